@@ -1,0 +1,44 @@
+// The one narrow interface drivers get. Local, network-namespace and SSH hosts implement it;
+// a driver must never find out which one it was given.
+
+export interface ExecResult {
+  stdout: string;
+  stderr: string;
+  code: number;
+}
+
+export interface ExecOptions {
+  /** Kill the command after this many ms. Every command has a bound; default 60 s. */
+  timeoutMs?: number;
+  /** Written to stdin. */
+  input?: string;
+  /** Throw CommandError on non-zero exit (default true). */
+  check?: boolean;
+  env?: Record<string, string>;
+}
+
+export interface SpawnOptions {
+  env?: Record<string, string>;
+  /** Kill the process after this many ms (a load run must always be bounded). */
+  timeoutMs?: number;
+}
+
+/** A process started on a Host and supervised by the harness (never a forked daemon). */
+export interface Spawned {
+  readonly pid: number | undefined;
+  readonly argv: string[];
+  /** Resolves when the process exits, with whatever it printed. Never rejects. */
+  readonly exited: Promise<ExecResult & { signal?: string }>;
+  running(): boolean;
+  /** SIGTERM, then SIGKILL after graceMs. Resolves when the process is gone. */
+  stop(graceMs?: number): Promise<ExecResult & { signal?: string }>;
+}
+
+export interface Host {
+  /** Human-readable: "local", "lbb-ab12-lb0", "ssh:10.0.0.1". */
+  readonly name: string;
+  exec(argv: string[], opts?: ExecOptions): Promise<ExecResult>;
+  spawn(argv: string[], opts?: SpawnOptions): Spawned;
+  writeFile(path: string, data: string): Promise<void>;
+  readFile(path: string): Promise<string>;
+}

@@ -1,0 +1,40 @@
+import type { Teardown } from '../teardown.ts';
+import type { BackendNode, Topology } from '../topology/types.ts';
+import type { LbSpec } from '../scenario/schema.ts';
+
+export interface LbContext<S extends LbSpec = LbSpec> {
+  topo: Topology;
+  /** The scenario's entry for this LB, defaults filled in. */
+  spec: S;
+  /** The backends this point uses (a prefix of topo.backends). */
+  backends: BackendNode[];
+  /** Port clients connect to on the VIP. */
+  port: number;
+  /** Everything apply() creates is registered here at once, so a crash mid-apply still unwinds. */
+  teardown: Teardown;
+  /** Per-deployment scratch directory for config files. */
+  workDir: string;
+  log: (msg: string) => void;
+}
+
+export interface Deployed {
+  /** Where the load generator connects. */
+  endpoint: { ip: string; port: number };
+  /** Change the backend set while running (scale events). Must not drop the LB itself. */
+  setBackends(backends: BackendNode[]): Promise<void>;
+  /** The LB's version and a dump of its rules/config, stored with every point. */
+  describe(): Promise<{ version: string; config: string }>;
+  /** Remove everything apply() created. Idempotent. */
+  teardown(): Promise<void>;
+}
+
+export interface LbDriver<S extends LbSpec = LbSpec> {
+  readonly kind: S['kind'];
+  /** One line for `lbbench schema`/docs. */
+  readonly summary: string;
+  /** Commands this driver needs on the LB node, with the Debian package that provides each. */
+  readonly tools: { cmd: string; pkg: string }[];
+  /** Probe tools and kernel features on the LB node; throw PreflightError with the fix. */
+  preflight(topo: Pick<Topology, 'lb' | 'root'>, spec: S): Promise<void>;
+  apply(ctx: LbContext<S>): Promise<Deployed>;
+}

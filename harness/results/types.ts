@@ -1,0 +1,91 @@
+// The result contract other tools rely on (compare-reports, publish, users' scripts).
+// Names may grow; the ones documented in the README stay. Bump FORMAT_VERSION on any breaking
+// change and teach reader.ts to upgrade the older shape.
+
+export const FORMAT_VERSION = 1;
+
+export interface LatencyUs {
+  mean: number;
+  stdev: number;
+  max: number;
+  p50: number;
+  p75: number;
+  p90: number;
+  p99: number;
+  'p99.9': number;
+  [p: string]: number;
+}
+
+export interface WrkErrors {
+  connect: number;
+  read: number;
+  write: number;
+  timeout: number;
+  /** Non-2xx/3xx responses. */
+  status: number;
+}
+
+export interface Metrics {
+  requestsPerSec: number;
+  transferBytesPerSec: number;
+  requests: number;
+  durationS: number;
+  latencyUs: LatencyUs;
+  /** [percentile (0–100), latency µs] pairs, ascending: the latency CDF. */
+  latencyCdf: [number, number][];
+  errors: WrkErrors;
+  /** Requests served per backend, from the backends' own counters (nginx stub_status). */
+  perBackend: Record<string, number>;
+}
+
+export interface Repetition {
+  index: number;
+  startedAt: string;
+  /** Seconds the host was idle-checked before this repetition and what it read (loadavg). */
+  idle?: { waitedS: number; load1: number };
+  metrics: Metrics;
+  raw: { tool: string; argv: string[]; stdout: string; stderr: string; file?: string };
+}
+
+export interface PointResult {
+  /** Stable id within the run, e.g. "nginx-l7/backends=4". */
+  id: string;
+  lb: { kind: string; name: string; [opt: string]: unknown };
+  params: { backends: number; [p: string]: unknown };
+  /** The LB's own version and a dump of its rules/config, taken after apply(). */
+  lbDescribe?: { version: string; config: string };
+  repetitions: Repetition[];
+  /** Set when the point failed; the run goes on with the next point. */
+  error?: string;
+}
+
+export interface HostFingerprint {
+  hostname: string;
+  kernel: string;
+  cpuModel: string;
+  cpus: number;
+  memoryBytes: number;
+  node: string;
+  tools: Record<string, string>;
+  git: { rev: string; dirty: boolean } | null;
+  sysctls: Record<string, string>;
+  lbbenchVersion: string;
+}
+
+export type RunStatus = 'running' | 'complete' | 'interrupted' | 'failed';
+
+export interface RunResult {
+  formatVersion: number;
+  runId: string;
+  status: RunStatus;
+  startedAt: string;
+  finishedAt?: string;
+  scenarioFile?: string;
+  /** The fully resolved scenario (defaults filled in) this run executed. */
+  scenario: Record<string, unknown>;
+  host: HostFingerprint;
+  /** CPU pinning and other run-wide settings actually applied. */
+  environment?: Record<string, unknown>;
+  points: PointResult[];
+  error?: string;
+}
