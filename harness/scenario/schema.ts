@@ -2,7 +2,11 @@
 // Every object is strict: an unknown key is an error that names the valid ones.
 import { z } from 'zod';
 
-/** "5s", "500ms", "2m" or a number of seconds; always seconds after parsing. */
+/**
+ * "5s", "500ms", "2m" or a number of seconds; always seconds after parsing.
+ * Give it defaults with `.prefault("5s")`, not `.default(5)`: a default on a transforming schema is
+ * an output value, which zod leaves out of the input JSON schema, so editors would not show it.
+ */
 export const Duration = z
   .union([
     z.number().positive(),
@@ -39,7 +43,10 @@ export const IptablesDnatSpec = z
   .strictObject({
     kind: z.literal('iptables-dnat'),
     ...common,
-    algorithm: z.enum(['round-robin', 'random']).default('round-robin'),
+    algorithm: z
+      .enum(['round-robin', 'random'])
+      .default('round-robin')
+      .meta({ description: 'round-robin: statistic --mode nth; random: --mode random.' }),
   })
   .meta({ description: 'iptables nat-table DNAT with the statistic match (nth or random).' });
 
@@ -47,7 +54,10 @@ export const NftablesSpec = z
   .strictObject({
     kind: z.literal('nftables'),
     ...common,
-    algorithm: z.enum(['round-robin', 'random', 'hash']).default('round-robin'),
+    algorithm: z
+      .enum(['round-robin', 'random', 'hash'])
+      .default('round-robin')
+      .meta({ description: 'round-robin: numgen inc; random: numgen random; hash: jhash of the 5-tuple.' }),
   })
   .meta({ description: 'nftables DNAT with numgen inc/random or jhash over the 5-tuple.' });
 
@@ -55,10 +65,15 @@ export const NginxSpec = z
   .strictObject({
     kind: z.literal('nginx'),
     ...common,
-    mode: z.enum(['l4', 'l7']).default('l7'),
-    workers: z.int().min(1).max(64).default(1),
-    /** L7 only: reuse upstream connections (what a production proxy does). */
-    upstreamKeepalive: z.boolean().default(true),
+    mode: z
+      .enum(['l4', 'l7'])
+      .default('l7')
+      .meta({ description: 'l4: stream module (TCP proxy); l7: http proxy.' }),
+    workers: z.int().min(1).max(64).default(1).meta({ description: 'nginx worker processes.' }),
+    upstreamKeepalive: z
+      .boolean()
+      .default(true)
+      .meta({ description: 'L7 only: reuse upstream connections (what a production proxy does).' }),
   })
   .meta({ description: 'nginx as a proxy: stream (L4) or http (L7), round robin.' });
 
@@ -66,77 +81,135 @@ export const HaproxySpec = z
   .strictObject({
     kind: z.literal('haproxy'),
     ...common,
-    mode: z.enum(['tcp', 'http']).default('http'),
-    threads: z.int().min(1).max(64).default(1),
-    balance: z.enum(['roundrobin', 'leastconn', 'source']).default('roundrobin'),
+    mode: z
+      .enum(['tcp', 'http'])
+      .default('http')
+      .meta({ description: 'tcp: L4 proxy; http: L7 proxy.' }),
+    threads: z.int().min(1).max(64).default(1).meta({ description: 'haproxy nbthread.' }),
+    balance: z
+      .enum(['roundrobin', 'leastconn', 'source'])
+      .default('roundrobin')
+      .meta({ description: 'haproxy balance algorithm.' }),
   })
   .meta({ description: 'haproxy in tcp (L4) or http (L7) mode.' });
 
-export const LbSpec = z.discriminatedUnion('kind', [
-  RouterSpec,
-  IptablesDnatSpec,
-  NftablesSpec,
-  NginxSpec,
-  HaproxySpec,
-]);
+export const LbSpec = z
+  .discriminatedUnion('kind', [RouterSpec, IptablesDnatSpec, NftablesSpec, NginxSpec, HaproxySpec])
+  .meta({ description: 'One load balancer under test, chosen by kind.' });
 export type LbSpec = z.output<typeof LbSpec>;
+/** An LbSpec after loading: the name default (kind, or kind-mode) has been filled in. */
+export type NamedLbSpec = LbSpec & { name: string };
 export type LbKind = LbSpec['kind'];
 export const LB_KINDS = LbSpec.options.map((o) => o.shape.kind.value) as LbKind[];
 
-export const LoadSpec = z.strictObject({
-  generator: z.literal('wrk').default('wrk'),
-  duration: Duration.default(5),
-  warmup: Duration.default(1),
-  connections: z.int().min(1).max(10000).default(32),
-  threads: z.int().min(1).max(64).default(1),
-  path: z.string().startsWith('/', { message: 'a path starts with "/"' }).default('/'),
-  /** wrk's socket/request timeout. */
-  timeout: Duration.default(2),
-});
+export const LoadSpec = z
+  .strictObject({
+    generator: z.literal('wrk').default('wrk').meta({ description: 'Load generator.' }),
+    duration: Duration.prefault('5s').meta({ description: 'Measured time per repetition (seconds or "5s").' }),
+    warmup: Duration.prefault('1s').meta({ description: 'Unmeasured load before each repetition.' }),
+    connections: z.int().min(1).max(10000).default(32).meta({ description: 'Open connections (wrk -c).' }),
+    threads: z.int().min(1).max(64).default(1).meta({ description: 'Generator threads (wrk -t); at most connections.' }),
+    path: z
+      .string()
+      .startsWith('/', { message: 'a path starts with "/"' })
+      .default('/')
+      .meta({ description: 'HTTP request path.' }),
+    timeout: Duration.prefault('2s').meta({ description: "wrk's socket/request timeout." }),
+  })
+  .meta({ description: 'How load is generated at every point.' });
 export type LoadSpec = z.output<typeof LoadSpec>;
 
-export const NetnsTopologySpec = z.strictObject({
-  kind: z.literal('netns').default('netns'),
-  /** Backends built; defaults to the largest count in sweep.backends. */
-  backends: z.int().min(1).max(250).optional(),
-  /** nginx worker processes per backend. */
-  backendWorkers: z.int().min(1).max(16).default(1),
-});
+export const NetnsTopologySpec = z
+  .strictObject({
+    kind: z.literal('netns').default('netns').meta({ description: 'Network namespaces on this host.' }),
+    backends: z
+      .int()
+      .min(1)
+      .max(250)
+      .optional()
+      .meta({ description: 'Backends built; defaults to the largest count in sweep.backends.' }),
+    backendWorkers: z
+      .int()
+      .min(1)
+      .max(16)
+      .default(1)
+      .meta({ description: 'nginx worker processes per backend.' }),
+  })
+  .meta({ description: 'Client, router, LB node and backends as network namespaces on one host.' });
 export const TopologySpec = NetnsTopologySpec;
 export type TopologySpec = z.output<typeof TopologySpec>;
 
-export const SweepSpec = z.strictObject({
-  backends: z.array(z.int().min(1).max(250)).min(1).default([1]),
-  connections: z.array(z.int().min(1).max(10000)).min(1).optional(),
-  threads: z.array(z.int().min(1).max(64)).min(1).optional(),
-});
+export const SweepSpec = z
+  .strictObject({
+    backends: z
+      .array(z.int().min(1).max(250))
+      .min(1)
+      .default([1])
+      .meta({ description: 'Backend counts to measure, e.g. [1, 2, 4].' }),
+    connections: z
+      .array(z.int().min(1).max(10000))
+      .min(1)
+      .optional()
+      .meta({ description: 'Connection counts to measure; replaces load.connections.' }),
+    threads: z
+      .array(z.int().min(1).max(64))
+      .min(1)
+      .optional()
+      .meta({ description: 'Generator thread counts to measure; replaces load.threads.' }),
+  })
+  .meta({ description: 'The matrix: every load balancer is measured at every combination.' });
 export type SweepSpec = z.output<typeof SweepSpec>;
 
 export const CpuSpec = z.union([
   z.enum(['auto', 'off']),
-  z.strictObject({ generator: CpuList, servers: CpuList }),
+  z.strictObject({
+    generator: CpuList.meta({ description: 'CPUs for the load generator, e.g. "3".' }),
+    servers: CpuList.meta({ description: 'CPUs for the LB and backends, e.g. "0-2".' }),
+  }),
 ]);
 
-export const ScenarioSpec = z.strictObject({
-  name: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]*$/, {
-    message: 'use letters, digits, ".", "_" and "-" (it becomes part of file names)',
-  }),
-  description: z.string().optional(),
-  /** A topology name (topologies/<name>.yaml), a path relative to the scenario, or inline. */
-  topology: z.union([z.string().min(1), TopologySpec]).default('netns-basic'),
-  loadBalancers: z.array(LbSpec).min(1),
-  sweep: SweepSpec.default({ backends: [1] }),
-  load: LoadSpec.default(LoadSpec.parse({})),
-  repetitions: z.int().min(1).max(100).default(3),
-  /** CPU pinning: "auto" puts the generator on the last CPU and servers on the rest. */
-  cpus: CpuSpec.default('auto'),
-  /** Pause before each repetition until the 1-minute load average falls, at most this long. */
-  settle: Duration.default(1),
-  output: z.string().default('results'),
-});
+export const ScenarioSpec = z
+  .strictObject({
+    name: z
+      .string()
+      .regex(/^[A-Za-z0-9][A-Za-z0-9._-]*$/, {
+        message: 'use letters, digits, ".", "_" and "-" (it becomes part of file names)',
+      })
+      .meta({ description: 'Scenario name; part of the run id and result paths.' }),
+    description: z.string().optional().meta({ description: 'Free text shown in reports.' }),
+    topology: z
+      .union([z.string().min(1), TopologySpec])
+      .default('netns-basic')
+      .meta({
+        description:
+          'A topology name (topologies/<name>.yaml), a .yaml path relative to this file, or an inline map.',
+      }),
+    loadBalancers: z
+      .array(LbSpec)
+      .min(1)
+      .meta({ description: 'Load balancers to compare, measured in this order.' }),
+    sweep: SweepSpec.default({ backends: [1] }),
+    load: LoadSpec.default(LoadSpec.parse({})),
+    repetitions: z
+      .int()
+      .min(1)
+      .max(100)
+      .default(3)
+      .meta({ description: 'Measurements per point; compare-reports wants at least 5.' }),
+    cpus: CpuSpec.default('auto').meta({
+      description:
+        'CPU pinning: "auto" puts the generator on the last CPU and servers on the rest; "off"; or explicit lists.',
+    }),
+    settle: Duration.prefault('1s').meta({
+      description: 'Pause before each repetition until the 1-minute load average falls, at most this long.',
+    }),
+    output: z.string().default('results').meta({ description: 'Directory for results/<run-id>/.' }),
+  })
+  .meta({ description: 'An lbbench scenario: which load balancers, on which topology, under which load.' });
 export type ScenarioSpec = z.output<typeof ScenarioSpec>;
 /** A scenario after loading: topology resolved to an object, source file remembered. */
-export type Scenario = Omit<ScenarioSpec, 'topology'> & {
+export type Scenario = Omit<ScenarioSpec, 'topology' | 'loadBalancers'> & {
+  loadBalancers: NamedLbSpec[];
   topology: TopologySpec & { backends: number };
   file?: string;
 };

@@ -1,0 +1,74 @@
+// Matrix expansion: a Scenario becomes the ordered list of points the runner measures. Pure, so
+// `run --dry-run` and the runner always agree on what a scenario means.
+import type { NamedLbSpec, Scenario } from './schema.ts';
+
+export interface PointParams {
+  backends: number;
+  connections: number;
+  threads: number;
+}
+
+export interface PlannedPoint {
+  /** Stable across runs of the same scenario: results are matched on it by compare-reports. */
+  id: string;
+  lb: NamedLbSpec;
+  params: PointParams;
+  repetitions: number;
+  /** Seconds each repetition takes before any provisioning cost, for estimates. */
+  timing: { warmup: number; duration: number; settle: number };
+}
+
+/**
+ * Load balancers in scenario order, then backends, connections, threads, each in the order written.
+ * An axis appears in the id only when it is listed under `sweep` (backends always is), so adding
+ * `sweep.connections` later does not rename the points of scenarios that never swept it.
+ */
+export function plan(scenario: Scenario): PlannedPoint[] {
+  const { sweep, load } = scenario;
+  const axes = {
+    backends: sweep.backends,
+    connections: sweep.connections ?? [load.connections],
+    threads: sweep.threads ?? [load.threads],
+  };
+  const inId = (axis: keyof PointParams) => axis === 'backends' || sweep[axis] !== undefined;
+  const timing = { warmup: load.warmup, duration: load.duration, settle: scenario.settle };
+  return scenario.loadBalancers.flatMap((lb) =>
+    axes.backends.flatMap((backends) =>
+      axes.connections.flatMap((connections) =>
+        axes.threads.map((threads) => {
+          const params = { backends, connections, threads };
+          const tags = (Object.keys(params) as (keyof PointParams)[]).filter(inId).map((k) => `${k}=${params[k]}`);
+          return { id: `${lb.name}/${tags.join(',')}`, lb, params, repetitions: scenario.repetitions, timing };
+        }),
+      ),
+    ),
+  );
+}
+
+/** One line for humans: what will be measured and roughly how long it takes. */
+export function describePlan(points: PlannedPoint[]): string {
+  if (!points.length) return 'nothing to run: the plan has no points';
+  const distinct = <T>(f: (p: PlannedPoint) => T) => [...new Set(points.map(f))];
+  const lbs = distinct((p) => p.lb.name);
+  const dims = [`${lbs.length} load balancer${lbs.length === 1 ? '' : 's'}`];
+  for (const axis of ['backends', 'connections', 'threads'] as const) {
+    const values = distinct((p) => p.params[axis]);
+    if (values.length > 1 || axis === 'backends') dims.push(`${axis} ${values.join(',')}`);
+  }
+  const runs = points.reduce((n, p) => n + p.repetitions, 0);
+  const seconds = points.reduce((s, p) => s + p.repetitions * (p.timing.warmup + p.timing.duration + p.timing.settle), 0);
+  const reps = distinct((p) => p.repetitions);
+  const repText = reps.length === 1 ? `${reps[0]} repetition${reps[0] === 1 ? '' : 's'}` : 'repetitions';
+  return (
+    `${points.length} point${points.length === 1 ? '' : 's'} (${dims.join(' × ')}) × ${repText} = ` +
+    `${runs} measurement${runs === 1 ? '' : 's'}, about ${formatSeconds(seconds)} plus setup`
+  );
+}
+
+/** "45s", "7m21s", "2h05m": precise enough for an estimate, short enough for one line. */
+export function formatSeconds(total: number): string {
+  const s = Math.round(total);
+  if (s < 60) return `${s}s`;
+  if (s < 3600) return `${Math.floor(s / 60)}m${String(s % 60).padStart(2, '0')}s`;
+  return `${Math.floor(s / 3600)}h${String(Math.floor((s % 3600) / 60)).padStart(2, '0')}m`;
+}

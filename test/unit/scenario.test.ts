@@ -1,0 +1,462 @@
+import { test, describe, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtemp, mkdir, readdir, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { ConfigError } from '../../harness/errors.ts';
+import { PROJECT_ROOT, lbName, loadScenario, loadTopology, parseScenarioText } from '../../harness/scenario/load.ts';
+import { LB_KINDS } from '../../harness/scenario/schema.ts';
+import { scenarioJsonSchema } from '../../harness/scenario/jsonschema.ts';
+
+const yaml = (...lines: string[]) => lines.join('\n') + '\n';
+const MINIMAL = yaml('name: t', 'loadBalancers:', '  - kind: router');
+const KINDS = 'router, iptables-dnat, nftables, nginx, haproxy';
+
+/** A throw-away project root with its own topologies/, so messages do not depend on the checkout. */
+let root: string;
+before(async () => {
+  root = await mkdtemp(join(tmpdir(), 'lbbench-scenario-'));
+  await mkdir(join(root, 'topologies'));
+  await writeFile(join(root, 'topologies', 'netns-basic.yaml'), 'kind: netns\n');
+  await writeFile(join(root, 'topologies', 'netns-big.yaml'), 'kind: netns\nbackends: 2\n');
+  await writeFile(join(root, 'topologies', 'broken.yaml'), yaml('kind: netns', 'backend: 3', 'backendWorkers: 0'));
+  await writeFile(join(root, 'topologies', 'empty.yaml'), '# nothing here\n');
+});
+after(() => rm(root, { recursive: true, force: true }));
+
+async function problemsOf(text: string): Promise<string[]> {
+  try {
+    await parseScenarioText(text, 's.yaml', { projectRoot: root, baseDir: root });
+  } catch (err) {
+    assert.ok(err instanceof ConfigError, `expected a ConfigError, got ${String(err)}`);
+    assert.equal(err.exitCode, 2);
+    return err.problems;
+  }
+  return assert.fail('the scenario was accepted');
+}
+
+async function assertProblems(text: string, expected: string[]): Promise<void> {
+  assert.deepEqual(await problemsOf(text), expected);
+}
+
+describe('valid scenarios', () => {
+  test('a minimal scenario gets every default', async () => {
+    const s = await parseScenarioText(MINIMAL, 's.yaml', { projectRoot: root });
+    assert.equal(s.name, 't');
+    assert.deepEqual(s.loadBalancers, [{ kind: 'router', name: 'router' }]);
+    assert.deepEqual(s.topology, { kind: 'netns', backendWorkers: 1, backends: 1 });
+    assert.deepEqual(s.sweep, { backends: [1] });
+    assert.deepEqual(s.load, {
+      generator: 'wrk',
+      duration: 5,
+      warmup: 1,
+      connections: 32,
+      threads: 1,
+      path: '/',
+      timeout: 2,
+    });
+    assert.equal(s.repetitions, 3);
+    assert.equal(s.cpus, 'auto');
+    assert.equal(s.settle, 1);
+    assert.equal(s.output, 'results');
+    assert.equal(s.file, undefined);
+  });
+
+  test('LB names default to kind, or kind-mode where a kind has modes; explicit names win', async () => {
+    const s = await parseScenarioText(
+      yaml(
+        'name: t',
+        'loadBalancers:',
+        '  - kind: nginx',
+        '  - {kind: nginx, mode: l4}',
+        '  - {kind: haproxy, mode: tcp}',
+        '  - kind: haproxy',
+        '  - {kind: nftables, algorithm: hash}',
+        '  - {kind: nftables, name: nft-rr}',
+      ),
+      's.yaml',
+      { projectRoot: root },
+    );
+    assert.deepEqual(
+      s.loadBalancers.map((lb) => lb.name),
+      ['nginx-l7', 'nginx-l4', 'haproxy-tcp', 'haproxy-http', 'nftables', 'nft-rr'],
+    );
+    assert.equal(lbName({ kind: 'iptables-dnat', algorithm: 'random' }), 'iptables-dnat');
+  });
+
+  test('durations accept numbers, s, ms and m', async () => {
+    const s = await parseScenarioText(
+      MINIMAL + yaml('load:', '  duration: 2m', '  warmup: 500ms', '  timeout: 1.5', 'settle: 3s'),
+      's.yaml',
+      { projectRoot: root },
+    );
+    assert.deepEqual([s.load.duration, s.load.warmup, s.load.timeout, s.settle], [120, 0.5, 1.5, 3]);
+  });
+
+  test('topology.backends follows the largest swept count unless set', async () => {
+    const swept = await parseScenarioText(MINIMAL + 'sweep: {backends: [2, 8, 4]}\n', 's.yaml', { projectRoot: root });
+    assert.equal(swept.topology.backends, 8);
+    const fixed = await parseScenarioText(MINIMAL + 'topology: {backends: 10}\nsweep: {backends: [2]}\n', 's.yaml', {
+      projectRoot: root,
+    });
+    assert.equal(fixed.topology.backends, 10);
+  });
+
+  test('a topology can be a name, a relative .yaml path or inline', async () => {
+    const byName = await parseScenarioText(MINIMAL + 'topology: netns-big\n', 's.yaml', { projectRoot: root });
+    assert.equal(byName.topology.backends, 2);
+    const byPath = await parseScenarioText(MINIMAL + 'topology: topologies/netns-big.yaml\n', 's.yaml', {
+      projectRoot: '/nonexistent',
+      baseDir: root,
+    });
+    assert.equal(byPath.topology.backends, 2);
+    const inline = await parseScenarioText(MINIMAL + 'topology: {kind: netns, backendWorkers: 2}\n', 's.yaml', {
+      projectRoot: '/nonexistent',
+    });
+    assert.deepEqual(inline.topology, { kind: 'netns', backendWorkers: 2, backends: 1 });
+  });
+
+  test('cpus may be explicit lists', async () => {
+    const s = await parseScenarioText(MINIMAL + 'cpus: {generator: "3", servers: "0-2"}\n', 's.yaml', { projectRoot: root });
+    assert.deepEqual(s.cpus, { generator: '3', servers: '0-2' });
+  });
+
+  test('loadScenario records the absolute file and resolves paths next to it', async () => {
+    const dir = join(root, 'sub');
+    await mkdir(dir, { recursive: true });
+    await writeFile(join(dir, 'topo.yml'), 'backends: 3\n');
+    await writeFile(join(dir, 'x.yaml'), MINIMAL + 'topology: topo.yml\n');
+    const s = await loadScenario(join(dir, 'x.yaml'), { projectRoot: root });
+    assert.equal(s.file, join(dir, 'x.yaml'));
+    assert.equal(s.topology.backends, 3);
+  });
+});
+
+describe('every shipped file validates', () => {
+  test('scenarios/*.yaml', async () => {
+    const files = (await readdir(join(PROJECT_ROOT, 'scenarios'))).filter((f) => /\.ya?ml$/.test(f));
+    assert.ok(files.includes('quickstart.yaml') && files.includes('smoke.yaml'), files.join(', '));
+    for (const f of files) {
+      const s = await loadScenario(join(PROJECT_ROOT, 'scenarios', f));
+      assert.ok(s.loadBalancers.length > 0, f);
+    }
+  });
+
+  test('topologies/*.yaml', async () => {
+    const files = (await readdir(join(PROJECT_ROOT, 'topologies'))).filter((f) => /\.ya?ml$/.test(f));
+    assert.ok(files.includes('netns-basic.yaml'), files.join(', '));
+    for (const f of files) await loadTopology(join(PROJECT_ROOT, 'topologies', f));
+  });
+
+  test('quickstart is what the docs promise', async () => {
+    const s = await loadScenario(join(PROJECT_ROOT, 'scenarios', 'quickstart.yaml'));
+    assert.deepEqual(
+      s.loadBalancers.map((lb) => lb.name),
+      ['router', 'iptables-dnat', 'nftables', 'nginx-l4', 'nginx-l7', 'haproxy-tcp', 'haproxy-http'],
+    );
+    assert.deepEqual(s.sweep.backends, [1, 2, 4]);
+    assert.equal(s.topology.backends, 4);
+    assert.deepEqual([s.load.duration, s.load.warmup, s.load.connections, s.load.threads, s.repetitions], [5, 1, 32, 1, 3]);
+  });
+});
+
+describe('invalid scenarios: every problem, with file:line:col and what to write', () => {
+  test('unknown top-level key', async () => {
+    await assertProblems(MINIMAL + 'repetition: 3\n', [
+      's.yaml:4:1: repetition: unknown key "repetition"; valid keys: name, description, topology, loadBalancers, sweep, load, repetitions, cpus, settle, output; did you mean repetitions?',
+    ]);
+  });
+
+  test('unknown nested key suggests the closest one', async () => {
+    await assertProblems(MINIMAL + yaml('load:', '  duraton: 5s'), [
+      's.yaml:5:3: load.duraton: unknown key "duraton"; valid keys: generator, duration, warmup, connections, threads, path, timeout; did you mean duration?',
+    ]);
+  });
+
+  test('unknown key inside a load balancer lists that kind\'s keys', async () => {
+    await assertProblems(yaml('name: t', 'loadBalancers:', '  - kind: haproxy', '    treads: 2'), [
+      's.yaml:4:5: loadBalancers[0].treads: unknown key "treads"; valid keys: kind, name, mode, threads, balance; did you mean threads?',
+    ]);
+  });
+
+  test('unknown LB kind lists the valid kinds', async () => {
+    await assertProblems(yaml('name: t', 'loadBalancers:', '  - kind: router', '  - kind: ngnix'), [
+      `s.yaml:4:11: loadBalancers[1].kind: unknown load balancer kind "ngnix"; valid kinds: ${KINDS}; did you mean nginx?`,
+    ]);
+    assert.deepEqual(LB_KINDS.join(', '), KINDS);
+  });
+
+  test('missing kind points at the LB map', async () => {
+    await assertProblems(yaml('name: t', 'loadBalancers:', '  - mode: l7'), [
+      `s.yaml:3:5: loadBalancers[0].kind: missing required key "kind"; valid kinds: ${KINDS}`,
+    ]);
+  });
+
+  test('an LB written as a bare string', async () => {
+    await assertProblems(yaml('name: t', 'loadBalancers:', '  - router'), [
+      `s.yaml:3:5: loadBalancers[0]: expected a map with "kind:" (one of ${KINDS}), got "router"`,
+    ]);
+  });
+
+  test('bad enum value lists the allowed values', async () => {
+    await assertProblems(yaml('name: t', 'loadBalancers:', '  - kind: nginx', '    mode: l5'), [
+      's.yaml:4:11: loadBalancers[0].mode: invalid value "l5"; allowed values: l4, l7',
+    ]);
+    await assertProblems(yaml('name: t', 'loadBalancers:', '  - {kind: haproxy, mode: HTTP}'), [
+      's.yaml:3:27: loadBalancers[0].mode: invalid value "HTTP"; allowed values: tcp, http; did you mean http?',
+    ]);
+  });
+
+  test('wrong type for repetitions says the expected type', async () => {
+    await assertProblems(MINIMAL + 'repetitions: three\n', [
+      's.yaml:4:14: repetitions: expected an integer from 1 to 100, got "three"',
+    ]);
+    await assertProblems(MINIMAL + 'repetitions: 2.5\n', [
+      's.yaml:4:14: repetitions: expected an integer from 1 to 100, got 2.5',
+    ]);
+  });
+
+  test('numbers out of range', async () => {
+    await assertProblems(MINIMAL + yaml('repetitions: 0', 'load: {connections: 20000}'), [
+      's.yaml:4:14: repetitions: must be at least 1, got 0',
+      's.yaml:5:21: load.connections: must be at most 10000, got 20000',
+    ]);
+  });
+
+  test('negative and zero durations', async () => {
+    await assertProblems(MINIMAL + yaml('load:', '  duration: -1', '  warmup: 0s', 'settle: 0'), [
+      's.yaml:5:13: load.duration: must be greater than 0, got -1',
+      's.yaml:6:11: load.warmup: duration must be greater than zero, got "0s"',
+      's.yaml:7:9: settle: must be greater than 0, got 0',
+    ]);
+  });
+
+  test('bad duration string or type', async () => {
+    await assertProblems(MINIMAL + yaml('load:', '  duration: 5 seconds', '  timeout: true'), [
+      's.yaml:5:13: load.duration: expected a duration like "5s", "500ms" or "2m", got "5 seconds"',
+      's.yaml:6:12: load.timeout: expected a duration such as 5, "5s", "500ms" or "2m", got true',
+    ]);
+  });
+
+  test('missing name points at the top-level map', async () => {
+    await assertProblems(yaml('# no name', 'loadBalancers: [{kind: router}]'), [
+      's.yaml:2:1: name: missing required key "name"; expected a string',
+    ]);
+  });
+
+  test('a name that cannot be part of a file name', async () => {
+    await assertProblems(yaml('name: my run', 'loadBalancers: [{kind: router}]'), [
+      's.yaml:1:7: name: use letters, digits, ".", "_" and "-" (it becomes part of file names), got "my run"',
+    ]);
+  });
+
+  test('empty loadBalancers', async () => {
+    await assertProblems(yaml('name: t', 'loadBalancers: []'), [
+      `s.yaml:2:16: loadBalancers: must not be empty; add at least one load balancer, e.g. "- kind: router" (kinds: ${KINDS})`,
+    ]);
+  });
+
+  test('an empty value where a map belongs points at its key', async () => {
+    await assertProblems(MINIMAL + 'load:\n', [
+      's.yaml:4:1: load: expected a map (keys: generator, duration, warmup, connections, threads, path, timeout), got nothing',
+    ]);
+  });
+
+  test('duplicate LB names after defaulting, reported at the second', async () => {
+    await assertProblems(yaml('name: t', 'loadBalancers:', '  - kind: nginx', '  - kind: router', '  - kind: nginx', '    mode: l7'), [
+      's.yaml:5:5: loadBalancers[2]: duplicate name "nginx-l7" (the default for this kind and mode), already used by loadBalancers[0]; add a distinct "name:" to one of them',
+    ]);
+  });
+
+  test('duplicate explicit LB names point at the name', async () => {
+    await assertProblems(
+      yaml('name: t', 'loadBalancers:', '  - {kind: router, name: base}', '  - {kind: nftables, name: base}'),
+      ['s.yaml:4:28: loadBalancers[1].name: duplicate name "base", already used by loadBalancers[0]; choose another name'],
+    );
+  });
+
+  test('LB names must be lowercase', async () => {
+    await assertProblems(yaml('name: t', 'loadBalancers:', '  - {kind: router, name: Base_1}'), [
+      's.yaml:3:26: loadBalancers[0].name: use lowercase letters, digits and "-", got "Base_1"',
+    ]);
+  });
+
+  test('sweep backends that are not integers', async () => {
+    await assertProblems(MINIMAL + 'sweep: {backends: [1, two, 2.5]}\n', [
+      's.yaml:4:23: sweep.backends[1]: expected an integer from 1 to 250, got "two"',
+      's.yaml:4:28: sweep.backends[2]: expected an integer from 1 to 250, got 2.5',
+    ]);
+    await assertProblems(MINIMAL + 'sweep: {backends: 4}\n', [
+      's.yaml:4:19: sweep.backends: expected a list of integers from 1 to 250, got 4',
+    ]);
+  });
+
+  test('a sweep value listed twice', async () => {
+    await assertProblems(MINIMAL + 'sweep: {backends: [1, 2, 1]}\n', [
+      's.yaml:4:26: sweep.backends[2]: 1 is already listed at sweep.backends[0]; list each value once (repetitions repeat points)',
+    ]);
+  });
+
+  test('sweep beyond an inline topology.backends', async () => {
+    await assertProblems(MINIMAL + yaml('topology: {backends: 2}', 'sweep:', '  backends: [1, 2, 4, 8]'), [
+      's.yaml:6:20: sweep.backends[2]: 4 backends, but the topology builds only 2 (topology.backends: 2); raise that, or remove it so it follows the sweep',
+      's.yaml:6:23: sweep.backends[3]: 8 backends, but the topology builds only 2 (topology.backends: 2); raise that, or remove it so it follows the sweep',
+    ]);
+  });
+
+  test('sweep beyond the backends of a topology file names that file', async () => {
+    const file = join(root, 'topologies', 'netns-big.yaml');
+    await assertProblems(MINIMAL + yaml('topology: netns-big', 'sweep: {backends: [3]}'), [
+      `s.yaml:5:20: sweep.backends[0]: 3 backends, but the topology builds only 2 (backends in ${file}: 2); raise that, or remove it so it follows the sweep`,
+    ]);
+  });
+
+  test('unknown topology name: the file looked for, the ones available, the closest', async () => {
+    const looked = join(root, 'topologies', 'netns-basci.yaml');
+    await assertProblems(MINIMAL + 'topology: netns-basci\n', [
+      `s.yaml:4:11: topology: unknown topology "netns-basci" (no file ${looked}); available topologies: broken, empty, netns-basic, netns-big; did you mean netns-basic?`,
+    ]);
+  });
+
+  test('topology path that does not exist', async () => {
+    await assertProblems(MINIMAL + 'topology: ../nope.yaml\n', [
+      `s.yaml:4:11: topology: topology file ${join(root, '..', 'nope.yaml')} not found (a path is relative to the scenario file)`,
+    ]);
+  });
+
+  test('problems inside a topology file are placed in that file', async () => {
+    const file = join(root, 'topologies', 'broken.yaml');
+    await assertProblems(MINIMAL + 'topology: broken\nrepetitions: 0\n', [
+      's.yaml:5:14: repetitions: must be at least 1, got 0',
+      `${file}:2:1: backend: unknown key "backend"; valid keys: kind, backends, backendWorkers; did you mean backends?`,
+      `${file}:3:17: backendWorkers: must be at least 1, got 0`,
+    ]);
+    await assertProblems(MINIMAL + 'topology: empty\n', [
+      `${join(root, 'topologies', 'empty.yaml')}:1:1: the file is empty; a topology needs at least "kind: netns"`,
+    ]);
+  });
+
+  test('inline topology with a wrong key or type', async () => {
+    await assertProblems(MINIMAL + 'topology: {kind: vm, workers: 2}\n', [
+      's.yaml:4:18: topology.kind: invalid value "vm"; allowed values: netns',
+      's.yaml:4:22: topology.workers: unknown key "workers"; valid keys: kind, backends, backendWorkers',
+    ]);
+    await assertProblems(MINIMAL + 'topology: 5\n', [
+      's.yaml:4:11: topology: expected a string or a map (keys: kind, backends, backendWorkers), got 5',
+    ]);
+  });
+
+  test('YAML syntax errors keep their position', async () => {
+    await assertProblems(yaml('name: t', 'loadBalancers: [{kind: router}', 'repetitions: 3'), [
+      's.yaml:3:1: YAML: Flow sequence in block collection must be sufficiently indented and end with a ]',
+    ]);
+    await assertProblems(yaml('name: t', 'loadBalancers: [{kind: router}]', 'name: u'), [
+      's.yaml:3:1: YAML: Map keys must be unique',
+    ]);
+  });
+
+  test('empty file', async () => {
+    for (const text of ['', '\n', '# just a comment\n']) {
+      await assertProblems(text, ['s.yaml:1:1: the file is empty; a scenario needs at least "name" and "loadBalancers"']);
+    }
+  });
+
+  test('a document that is not a map', async () => {
+    await assertProblems('- kind: router\n', [
+      's.yaml:1:1: (top level): expected a map (keys: name, description, topology, loadBalancers, sweep, load, repetitions, cpus, settle, output), got a list',
+    ]);
+  });
+
+  test('request path without a leading slash', async () => {
+    await assertProblems(MINIMAL + 'load: {path: index.html}\n', [
+      's.yaml:4:14: load.path: a path starts with "/", got "index.html"',
+    ]);
+  });
+
+  test('bad cpus list and bad cpus keyword', async () => {
+    await assertProblems(MINIMAL + yaml('cpus:', '  generator: "0-"', '  servers: 1,2'), [
+      's.yaml:5:14: cpus.generator: expected a CPU list like "0", "1-3" or "0,2", got "0-"',
+    ]);
+    await assertProblems(MINIMAL + 'cpus: 0-1\n', [
+      's.yaml:4:7: cpus: invalid value "0-1"; expected one of auto, off or a map (keys: generator, servers)',
+    ]);
+  });
+
+  test('fewer connections than threads', async () => {
+    await assertProblems(MINIMAL + yaml('load: {threads: 4}', 'sweep: {backends: [1], connections: [2, 8]}'), [
+      's.yaml:5:38: sweep.connections[0]: 2 connections with 4 threads: wrk needs at least one connection per thread',
+    ]);
+  });
+
+  test('several problems at once, in file order, across sections', async () => {
+    await assertProblems(
+      yaml(
+        'name: t',
+        'loadBalancers:',
+        '  - kind: envoy',
+        '  - kind: nginx',
+        '    mode: l9',
+        'load:',
+        '  duration: soon',
+        '  conections: 64',
+        'repetitions: -2',
+        'sweep: {backends: [0]}',
+      ),
+      [
+        `s.yaml:3:11: loadBalancers[0].kind: unknown load balancer kind "envoy"; valid kinds: ${KINDS}`,
+        's.yaml:5:11: loadBalancers[1].mode: invalid value "l9"; allowed values: l4, l7',
+        's.yaml:7:13: load.duration: expected a duration like "5s", "500ms" or "2m", got "soon"',
+        's.yaml:8:3: load.conections: unknown key "conections"; valid keys: generator, duration, warmup, connections, threads, path, timeout; did you mean connections?',
+        's.yaml:9:14: repetitions: must be at least 1, got -2',
+        's.yaml:10:20: sweep.backends[0]: must be at least 1, got 0',
+      ],
+    );
+  });
+
+  test('the error itself summarizes and hints, without a stack for the user to read', async () => {
+    const err = await parseScenarioText(MINIMAL + 'bogus: 1\nrepetitions: 0\n', 'x.yaml').catch((e: unknown) => e);
+    assert.ok(err instanceof ConfigError);
+    assert.equal(err.message, 'invalid scenario x.yaml: 2 problems');
+    assert.match(err.hint ?? '', /lbbench schema/);
+  });
+
+  test('a missing scenario file names the file', async () => {
+    const err = await loadScenario('no/such/scenario.yaml', { projectRoot: PROJECT_ROOT }).catch((e: unknown) => e);
+    assert.ok(err instanceof ConfigError);
+    assert.equal(err.message, 'scenario file not found: no/such/scenario.yaml');
+    assert.match(err.hint ?? '', /scenarios\/quickstart\.yaml/);
+  });
+});
+
+describe('JSON schema', () => {
+  const schema = scenarioJsonSchema() as {
+    description?: string;
+    required?: string[];
+    properties: Record<string, any>;
+  };
+
+  test('load balancers are a union keyed on kind, one option per LB kind', () => {
+    const options = schema.properties.loadBalancers.items.oneOf as any[];
+    assert.deepEqual(
+      options.map((o) => o.properties.kind.const),
+      [...LB_KINDS],
+    );
+    for (const o of options) {
+      assert.ok(o.required.includes('kind'));
+      assert.equal(o.additionalProperties, false);
+      assert.equal(typeof o.description, 'string');
+    }
+  });
+
+  test('descriptions and input defaults survive', () => {
+    assert.match(schema.description ?? '', /scenario/);
+    assert.deepEqual(schema.required, ['name', 'loadBalancers']);
+    const duration = schema.properties.load.properties.duration;
+    assert.match(duration.description, /Measured time/);
+    assert.equal(duration.default, '5s');
+    assert.equal(schema.properties.settle.default, '1s');
+    assert.equal(typeof schema.properties.topology.description, 'string');
+    assert.equal(typeof schema.properties.sweep.properties.backends.description, 'string');
+    assert.doesNotThrow(() => JSON.parse(JSON.stringify(schema)));
+  });
+});
