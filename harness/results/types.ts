@@ -41,8 +41,8 @@ export interface Metrics {
 export interface Repetition {
   index: number;
   startedAt: string;
-  /** Seconds the host was idle-checked before this repetition and what it read (loadavg). */
-  idle?: { waitedS: number; load1: number };
+  /** How long the harness waited for the host to go idle before this repetition, and the idle share of all CPUs it then measured (0–1). */
+  idle?: { waitedS: number; idleFraction: number };
   metrics: Metrics;
   raw: { tool: string; argv: string[]; stdout: string; stderr: string; file?: string };
 }

@@ -1,0 +1,63 @@
+// The result contract (types.ts) as a zod schema: readers validate against it, tests check real
+// runs against it, and `lbbench schema --result` could publish it. Objects are loose: names may
+// grow without a format bump; the ones listed here stay.
+import { z } from 'zod';
+
+const num = z.number();
+const LatencyUs = z.looseObject({ mean: num, stdev: num, max: num, p50: num, p75: num, p90: num, p99: num, 'p99.9': num });
+const Metrics = z.looseObject({
+  requestsPerSec: num.nonnegative(),
+  transferBytesPerSec: num.nonnegative(),
+  requests: z.int().nonnegative(),
+  durationS: num.positive(),
+  latencyUs: LatencyUs,
+  latencyCdf: z.array(z.tuple([num, num])),
+  errors: z.looseObject({ connect: z.int(), read: z.int(), write: z.int(), timeout: z.int(), status: z.int() }),
+  perBackend: z.record(z.string(), z.int().nonnegative()),
+});
+const Repetition = z.looseObject({
+  index: z.int().nonnegative(),
+  startedAt: z.iso.datetime(),
+  idle: z.looseObject({ waitedS: num, idleFraction: num }).optional(),
+  metrics: Metrics,
+  raw: z.looseObject({ tool: z.string(), argv: z.array(z.string()), stdout: z.string(), stderr: z.string(), file: z.string().optional() }),
+});
+const Point = z.looseObject({
+  id: z.string().min(1),
+  lb: z.looseObject({ kind: z.string(), name: z.string() }),
+  params: z.looseObject({ backends: z.int().positive() }),
+  lbDescribe: z.looseObject({ version: z.string(), config: z.string() }).optional(),
+  repetitions: z.array(Repetition),
+  error: z.string().optional(),
+});
+export const RunResultSchema = z.looseObject({
+  formatVersion: z.int().positive(),
+  runId: z.string().min(1),
+  status: z.enum(['running', 'complete', 'interrupted', 'failed']),
+  startedAt: z.iso.datetime(),
+  finishedAt: z.iso.datetime().optional(),
+  scenarioFile: z.string().optional(),
+  scenario: z.record(z.string(), z.unknown()),
+  host: z.looseObject({
+    hostname: z.string(),
+    kernel: z.string(),
+    cpuModel: z.string(),
+    cpus: z.int(),
+    memoryBytes: z.number(),
+    node: z.string(),
+    tools: z.record(z.string(), z.string()),
+    git: z.looseObject({ rev: z.string(), dirty: z.boolean() }).nullable(),
+    sysctls: z.record(z.string(), z.string()),
+    lbbenchVersion: z.string(),
+  }),
+  environment: z.record(z.string(), z.unknown()).optional(),
+  points: z.array(Point),
+  error: z.string().optional(),
+});
+
+/** Every problem as `path: message`, or [] when the object is a valid result. */
+export function resultProblems(obj: unknown): string[] {
+  const r = RunResultSchema.safeParse(obj);
+  if (r.success) return [];
+  return r.error.issues.map((i) => `${i.path.map((p) => (typeof p === 'number' ? `[${p}]` : `.${String(p)}`)).join('').replace(/^\./, '') || '(root)'}: ${i.message}`);
+}
