@@ -1,0 +1,23 @@
+// The address plan from DESIGN.md, in one place. Only the benchmarking range 198.18.0.0/15.
+
+export const PLAN = {
+  clientNet: '198.18.0.0/24',
+  clientGw: '198.18.0.1',
+  clientIp: (i: number) => `198.18.0.${2 + i}`,
+  backendNet: '198.18.1.0/24',
+  /** LB nodes sit at .2–.9 on the backend segment; .1 is kept for a router. */
+  lbBackendIp: (i: number) => `198.18.1.${2 + i}`,
+  /** Backends .11–.199; .200+ is infrastructure (sshd etc.). */
+  backendIp: (i: number) => `198.18.1.${11 + i}`,
+  maxBackends: 189,
+  /**
+   * DESIGN.md suggested 198.18.64.0/18, but that range contains the VIPs (198.18.100.0/24): the
+   * client would treat the VIP as its own address. 198.18.128.0/18 is the same size and disjoint.
+   */
+  sourcePool: '198.18.128.0/18',
+  vip: (i = 0) => `198.18.100.${1 + i}`,
+  vipNet: '198.18.100.0/24',
+} as const;
+
+/** Namespaces and links of a run are named `lbb-<id4>-<role><n>` so leftovers are obvious. */
+export const NAME_PREFIX = 'lbb-';

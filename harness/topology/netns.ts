@@ -1,0 +1,254 @@
+import { randomBytes } from 'node:crypto';
+import { mkdir, rm } from 'node:fs/promises';
+import { join } from 'node:path';
+import { tmpdir } from 'node:os';
+import { LocalHost, NetnsHost } from '../host/local.ts';
+import type { Host } from '../host/types.ts';
+import type { Teardown } from '../teardown.ts';
+import { ConfigError, ProvisionError } from '../errors.ts';
+import { PLAN, NAME_PREFIX } from './address-plan.ts';
+import type { BackendNode, LbNode, Node, Topology } from './types.ts';
+import {
+  BACKEND_PORT,
+  BACKEND_STATUS_PORT,
+  backendRequests,
+  startBackendNginx,
+  type BackendServer,
+} from './backends.ts';
+
+export interface NetnsTopologyOptions {
+  backends: number;
+  backendWorkers: number;
+  /** CPUs for backend servers (taskset list). */
+  serverCpus?: string;
+  runId?: string;
+  root?: Host;
+  log?: (msg: string) => void;
+}
+
+export interface NetnsTopology extends Topology {
+  namespaces: string[];
+  /** Requests each backend served since `since` (a previous snapshot). */
+  backendCounters(): Promise<Record<string, number>>;
+}
+
+export function newRunId(now = new Date()): string {
+  const ts = now.toISOString().replace(/[-:]/g, '').replace(/\..*$/, '').replace('T', '-');
+  return `${ts}-${randomBytes(2).toString('hex')}`;
+}
+
+/** Per-role sysctls, set explicitly: new namespaces start with forwarding off and inherit conf/* from the host. */
+const SYSCTLS = {
+  common: [
+    'net.ipv4.conf.all.rp_filter=0',
+    'net.ipv4.conf.default.rp_filter=0',
+    'net.ipv6.conf.all.accept_dad=0',
+    'net.ipv6.conf.default.accept_dad=0',
+    'net.ipv4.tcp_tw_reuse=1',
+    'net.core.somaxconn=4096',
+  ],
+  client: ['net.ipv4.ip_local_port_range=1024 65000'],
+  lb: ['net.ipv4.ip_forward=1', 'net.ipv6.conf.all.forwarding=1', 'net.ipv4.ip_local_port_range=1024 65000'],
+  // Bridged frames must not walk iptables in the switch namespace.
+  sw: ['net.bridge.bridge-nf-call-iptables=0', 'net.bridge.bridge-nf-call-ip6tables=0'],
+  backend: [] as string[],
+};
+
+async function setSysctls(host: Host, ns: string, settings: string[]): Promise<void> {
+  // -e: keys absent on this kernel (bridge-nf without br_netfilter) are not an error.
+  await host.exec(['ip', 'netns', 'exec', ns, 'sysctl', '-q', '-e', '-w', ...settings]);
+}
+
+/**
+ * client0 ──veth── lb0 ──veth── sw (bridge) ──veth── be0..beN
+ *
+ * Built with one `ip -b` for the namespaces and links and one `ip -n NS -b` per namespace for
+ * addresses and routes: process start-up, not the kernel, is what costs time here.
+ */
+export async function buildNetnsTopology(
+  opts: NetnsTopologyOptions,
+  teardown: Teardown,
+): Promise<NetnsTopology> {
+  if (opts.backends > PLAN.maxBackends) {
+    throw new ConfigError(
+      `a netns topology holds at most ${PLAN.maxBackends} backends (asked for ${opts.backends})`,
+      [],
+      `lower sweep.backends to ${PLAN.maxBackends} or fewer`,
+    );
+  }
+  const log = opts.log ?? (() => {});
+  const root = opts.root ?? new LocalHost();
+  const runId = opts.runId ?? newRunId();
+  const id4 = runId.slice(-4);
+  const prefix = `${NAME_PREFIX}${id4}-`;
+  const ns = {
+    client: `${prefix}client0`,
+    lb: `${prefix}lb0`,
+    sw: `${prefix}sw`,
+    be: Array.from({ length: opts.backends }, (_, i) => `${prefix}be${i}`),
+  };
+  const all = [ns.client, ns.lb, ns.sw, ...ns.be];
+  const workDir = join(tmpdir(), 'lbbench', runId);
+  await mkdir(workDir, { recursive: true });
+  teardown.add(`remove ${workDir}`, () => rm(workDir, { recursive: true, force: true }));
+
+  const existing = new Set((await root.exec(['ip', 'netns', 'list'])).stdout.split('\n').map((l) => l.split(' ')[0]));
+  const clash = all.find((n) => existing.has(n));
+  if (clash) throw new ProvisionError(`namespace ${clash} already exists`, 'run `lbbench down` to remove leftovers');
+
+  // Registered before creation: a failure half-way still removes whatever got made.
+  teardown.add(`delete ${all.length} namespaces ${prefix}*`, () => deleteNamespaces(root, all));
+
+  const batch = [
+    ...all.map((n) => `netns add ${n}`),
+    `link add eth0 netns ${ns.client} type veth peer name eth0 netns ${ns.lb}`,
+    `link add eth1 netns ${ns.lb} type veth peer name lb0 netns ${ns.sw}`,
+    ...ns.be.map((b, i) => `link add eth0 netns ${b} type veth peer name be${i} netns ${ns.sw}`),
+  ];
+  await runBatch(root, null, batch);
+
+  const vip = PLAN.vip(0);
+  const perNs: [string, string[]][] = [
+    [
+      ns.client,
+      [
+        'link set lo up',
+        'link set eth0 up',
+        `addr add ${PLAN.clientIp(0)}/24 dev eth0`,
+        `route add default via ${PLAN.clientGw}`,
+        // Source pool for connection testers: any address in it is local (AnyIP).
+        `route add local ${PLAN.sourcePool} dev lo`,
+      ],
+    ],
+    [
+      ns.lb,
+      [
+        'link set lo up',
+        'link set eth0 up',
+        'link set eth1 up',
+        `addr add ${PLAN.clientGw}/24 dev eth0`,
+        `addr add ${PLAN.lbBackendIp(0)}/24 dev eth1`,
+        `addr add ${vip}/32 dev lo`,
+        `route add ${PLAN.sourcePool} via ${PLAN.clientIp(0)}`,
+      ],
+    ],
+    [
+      ns.sw,
+      [
+        'link set lo up',
+        'link add br0 type bridge',
+        'link set br0 up',
+        'link set lb0 master br0',
+        'link set lb0 up',
+        ...ns.be.flatMap((_, i) => [`link set be${i} master br0`, `link set be${i} up`]),
+      ],
+    ],
+    ...ns.be.map((b, i): [string, string[]] => [
+      b,
+      [
+        'link set lo up',
+        'link set eth0 up',
+        `addr add ${PLAN.backendIp(i)}/24 dev eth0`,
+        `route add default via ${PLAN.lbBackendIp(0)}`,
+      ],
+    ]),
+  ];
+  await Promise.all(perNs.map(([n, lines]) => runBatch(root, n, lines)));
+  await Promise.all([
+    setSysctls(root, ns.client, [...SYSCTLS.common, ...SYSCTLS.client]),
+    setSysctls(root, ns.lb, [...SYSCTLS.common, ...SYSCTLS.lb]),
+    setSysctls(root, ns.sw, [...SYSCTLS.common, ...SYSCTLS.sw]),
+    ...ns.be.map((b) => setSysctls(root, b, [...SYSCTLS.common, ...SYSCTLS.backend])),
+  ]);
+  log(`topology ${prefix}*: ${all.length} namespaces`);
+
+  const servers: BackendServer[] = [];
+  const backends: BackendNode[] = ns.be.map((b, i) => ({
+    name: `be${i}`,
+    ns: b,
+    host: new NetnsHost(b),
+    ip: PLAN.backendIp(i),
+    port: BACKEND_PORT,
+    statusPort: BACKEND_STATUS_PORT,
+  }));
+  // Start backends a few at a time: each nginx start is a fork+exec burst on a 2-core box.
+  for (let i = 0; i < backends.length; i += 8) {
+    const started = await Promise.all(
+      backends.slice(i, i + 8).map(async (be) => {
+        const s = await startBackendNginx(be.host, be.name, join(workDir, be.name), {
+          workers: opts.backendWorkers,
+          cpus: opts.serverCpus,
+        });
+        teardown.add(`stop nginx on ${be.name}`, () => s.proc.stop());
+        return s;
+      }),
+    );
+    servers.push(...started);
+  }
+  log(`${servers.length} backend nginx servers up`);
+
+  const client: Node = { name: 'client0', ns: ns.client, host: new NetnsHost(ns.client), ip: PLAN.clientIp(0) };
+  const lb: LbNode = {
+    name: 'lb0',
+    ns: ns.lb,
+    host: new NetnsHost(ns.lb),
+    ip: PLAN.lbBackendIp(0),
+    clientIf: 'eth0',
+    clientIp: PLAN.clientGw,
+    backendIf: 'eth1',
+    backendIp: PLAN.lbBackendIp(0),
+  };
+
+  return {
+    runId,
+    prefix,
+    client,
+    lb,
+    backends,
+    vip,
+    root,
+    workDir,
+    namespaces: all,
+    async backendCounters() {
+      const counts = await Promise.all(servers.map((s) => backendRequests(s.statusSocket)));
+      return Object.fromEntries(servers.map((s, i) => [s.name, counts[i]!]));
+    },
+  };
+}
+
+async function runBatch(root: Host, ns: string | null, lines: string[]): Promise<void> {
+  const argv = ns ? ['ip', '-n', ns, '-b', '-'] : ['ip', '-b', '-'];
+  try {
+    await root.exec(argv, { input: lines.join('\n') + '\n', timeoutMs: 30_000 });
+  } catch (e) {
+    throw new ProvisionError(`building ${ns ?? 'namespaces'} failed: ${(e as Error).message}`, undefined, {
+      cause: e,
+    });
+  }
+}
+
+/** Stop whatever still runs inside (by PID), then delete. Used by teardown and by `lbbench down`. */
+export async function deleteNamespaces(root: Host, names: string[]): Promise<void> {
+  const present = new Set(await listNamespaces(root));
+  const targets = names.filter((n) => present.has(n));
+  if (!targets.length) return;
+  const pids = (
+    await Promise.all(targets.map((n) => root.exec(['ip', 'netns', 'pids', n], { check: false })))
+  ).flatMap((r) => r.stdout.split('\n').filter((l) => /^\d+$/.test(l.trim())));
+  if (pids.length) {
+    await root.exec(['kill', '-TERM', ...pids], { check: false });
+    await new Promise((r) => setTimeout(r, 300));
+    await root.exec(['kill', '-KILL', ...pids], { check: false });
+  }
+  await root.exec(['ip', '-force', '-b', '-'], { input: targets.map((n) => `netns del ${n}`).join('\n') + '\n', check: false });
+  const left = (await listNamespaces(root)).filter((n) => targets.includes(n));
+  if (left.length) throw new ProvisionError(`could not delete namespaces: ${left.join(', ')}`);
+}
+
+export async function listNamespaces(root: Host): Promise<string[]> {
+  const out = (await root.exec(['ip', 'netns', 'list'])).stdout;
+  return out
+    .split('\n')
+    .map((l) => l.split(' ')[0]!.trim())
+    .filter(Boolean);
+}
