@@ -1,3 +1,4 @@
+import type { Host } from '../host/types.ts';
 import type { Teardown } from '../teardown.ts';
 import type { BackendNode, Topology } from '../topology/types.ts';
 import type { LbSpec } from '../scenario/schema.ts';
@@ -15,6 +16,8 @@ export interface LbContext<S extends LbSpec = LbSpec> {
   /** Per-deployment scratch directory for config files. */
   workDir: string;
   log: (msg: string) => void;
+  /** CPUs for user-space LB processes (taskset list), when the run pins CPUs. */
+  cpus?: string;
 }
 
 export interface Deployed {
@@ -34,7 +37,10 @@ export interface LbDriver<S extends LbSpec = LbSpec> {
   readonly summary: string;
   /** Commands this driver needs on the LB node, with the Debian package that provides each. */
   readonly tools: { cmd: string; pkg: string }[];
-  /** Probe tools and kernel features on the LB node; throw PreflightError with the fix. */
-  preflight(topo: Pick<Topology, 'lb' | 'root'>, spec: S): Promise<void>;
+  /**
+   * Probe tools and kernel features; throw PreflightError with the fix. Runs before anything is
+   * provisioned, on a host equivalent to the LB node (for netns topologies: the root host).
+   */
+  preflight(host: Host, spec: S): Promise<void>;
   apply(ctx: LbContext<S>): Promise<Deployed>;
 }

@@ -1,0 +1,26 @@
+// The one registry of load balancers. Adding one: a file here, an entry below, a case in
+// scenario/schema.ts's LbSpec union, a unit test of its config builder (test/unit/lb-config.test.ts);
+// the e2e driver test picks it up from this table.
+import type { LbKind, LbSpec } from '../scenario/schema.ts';
+import { LB_KINDS } from '../scenario/schema.ts';
+import type { LbDriver } from './types.ts';
+import { ConfigError } from '../errors.ts';
+import { router } from './router.ts';
+import { iptablesDnat } from './iptables-dnat.ts';
+import { nftables } from './nftables.ts';
+import { nginx } from './nginx.ts';
+import { haproxy } from './haproxy.ts';
+
+export const lbDrivers: { [K in LbKind]: LbDriver<Extract<LbSpec, { kind: K }>> } = {
+  router,
+  'iptables-dnat': iptablesDnat,
+  nftables,
+  nginx,
+  haproxy,
+};
+
+export function getLbDriver<S extends LbSpec>(kind: S['kind']): LbDriver<S> {
+  const d = (lbDrivers as Record<string, LbDriver<LbSpec>>)[kind];
+  if (!d) throw new ConfigError(`unknown load balancer kind "${kind}"`, [], `valid kinds: ${LB_KINDS.join(', ')}`);
+  return d as unknown as LbDriver<S>;
+}

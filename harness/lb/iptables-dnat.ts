@@ -1,0 +1,90 @@
+import type { LbDriver } from './types.ts';
+import type { LbSpec } from '../scenario/schema.ts';
+import type { BackendNode } from '../topology/types.ts';
+import { PreflightError } from '../errors.ts';
+import { requireTools, toolVersion } from './preflight.ts';
+
+type Spec = Extract<LbSpec, { kind: 'iptables-dnat' }>;
+const CHAIN = 'LBB_VIP';
+
+/**
+ * The chain's rules for n backends. Rule i matches 1 in (n-i) of the connections that reach it, so
+ * each backend gets 1/n overall; nat rules see only a connection's first packet (conntrack keeps
+ * the rest on the same backend).
+ */
+export function dnatRules(backends: BackendNode[], algorithm: Spec['algorithm']): string[] {
+  const n = backends.length;
+  return backends.map((b, i) => {
+    const left = n - i;
+    const match =
+      left === 1
+        ? ''
+        : algorithm === 'random'
+          ? `-m statistic --mode random --probability ${(1 / left).toFixed(8)} `
+          : `-m statistic --mode nth --every ${left} --packet 0 `;
+    return `-A ${CHAIN} -p tcp ${match}-j DNAT --to-destination ${b.ip}:${b.port}`;
+  });
+}
+
+/** iptables-restore input that replaces the chain in one transaction (live backend changes drop nothing). */
+export function restoreInput(backends: BackendNode[], algorithm: Spec['algorithm']): string {
+  return ['*nat', `:${CHAIN} - [0:0]`, ...dnatRules(backends, algorithm), 'COMMIT', ''].join('\n');
+}
+
+export const iptablesDnat: LbDriver<Spec> = {
+  kind: 'iptables-dnat',
+  summary: 'iptables DNAT with the statistic match (kernel, conntrack)',
+  tools: [
+    { cmd: 'iptables', pkg: 'iptables' },
+    { cmd: 'iptables-restore', pkg: 'iptables' },
+    { cmd: 'conntrack', pkg: 'conntrack' },
+  ],
+  async preflight(host) {
+    await requireTools(host, this.tools, 'iptables-dnat');
+    const r = await host.exec(['iptables', '-t', 'nat', '-S'], { check: false });
+    if (r.code !== 0) {
+      throw new PreflightError(`iptables nat table unusable on ${host.name}: ${r.stderr.trim()}`, 'modprobe iptable_nat nf_nat (or use the nftables LB)');
+    }
+  },
+  async apply(ctx) {
+    const host = ctx.topo.lb.host;
+    const { vip } = ctx.topo;
+    const algorithm = ctx.spec.algorithm;
+    const jump = ['PREROUTING', '-d', `${vip}/32`, '-p', 'tcp', '--dport', String(ctx.port), '-j', CHAIN];
+
+    await host.exec(['iptables', '-t', 'nat', '-N', CHAIN]);
+    ctx.teardown.add(`iptables: delete chain ${CHAIN} on ${host.name}`, async () => {
+      await host.exec(['iptables', '-t', 'nat', '-F', CHAIN], { check: false });
+      await host.exec(['iptables', '-t', 'nat', '-X', CHAIN], { check: false });
+    });
+    await host.exec(['iptables-restore', '-n'], { input: restoreInput(ctx.backends, algorithm) });
+    await host.exec(['iptables', '-t', 'nat', '-A', ...jump]);
+    const removeJump = ctx.teardown.add(`iptables: delete PREROUTING jump on ${host.name}`, () =>
+      host.exec(['iptables', '-t', 'nat', '-D', ...jump], { check: false }),
+    );
+
+    let torn = false;
+    return {
+      endpoint: { ip: vip, port: ctx.port },
+      async setBackends(list) {
+        await host.exec(['iptables-restore', '-n'], { input: restoreInput(list, algorithm) });
+      },
+      async describe() {
+        const [version, rules] = await Promise.all([
+          toolVersion(host, ['iptables', '--version']),
+          host.exec(['iptables', '-t', 'nat', '-S']),
+        ]);
+        return { version, config: rules.stdout };
+      },
+      async teardown() {
+        if (torn) return;
+        torn = true;
+        await removeJump();
+        await host.exec(['iptables', '-t', 'nat', '-F', CHAIN], { check: false });
+        await host.exec(['iptables', '-t', 'nat', '-X', CHAIN], { check: false });
+        // Established flows would keep their DNAT mapping into the next LB's measurement.
+        await host.exec(['conntrack', '-F'], { check: false });
+      },
+    };
+  },
+};
