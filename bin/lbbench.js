@@ -2,4 +2,4 @@
 // Runs the TypeScript sources through tsx so a checkout works with no build step.
 import { register } from 'tsx/esm/api';
 register();
-await import('../harness/cli.ts');
+await import("../harness/main.ts");

@@ -8,6 +8,15 @@ const DEFAULT_TIMEOUT_MS = 60_000;
 // Daemons can be chatty; keep the tail that matters for an error message, not unbounded memory.
 const MAX_BUFFER = 16 * 1024 * 1024;
 
+/**
+ * `lbbench up --detach` leaves daemons running after the CLI exits: they must not be killed with
+ * us (execa's cleanup) nor hold pipes to a process that is gone.
+ */
+let detachSpawns = false;
+export function setDetachedSpawns(on: boolean): void {
+  detachSpawns = on;
+}
+
 /** Runs argv on this machine. `wrap` lets NetnsHost prefix `ip netns exec NS` without a shell. */
 export class LocalHost implements Host {
   constructor(
@@ -44,9 +53,9 @@ export class LocalHost implements Host {
       maxBuffer: MAX_BUFFER,
       stdin: 'ignore',
       stripFinalNewline: false,
-      // Our own process group leader is the harness; we want the child killed with us on SIGKILL
-      // too, but Node has no PDEATHSIG — the teardown ledger covers normal and signalled exits.
+      ...(detachSpawns ? { detached: true, cleanup: false, stdout: 'ignore', stderr: 'ignore' } : {}),
     });
+    if (detachSpawns) child.unref();
     let alive = true;
     const exited = child.then((r) => {
       alive = false;

@@ -1,0 +1,221 @@
+// The command line. One top-level catch maps the error model to exit codes; user errors print
+// a message and a hint, never a stack trace.
+import { resolve } from 'node:path';
+import { rm, readdir } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import yargs, { type Argv } from 'yargs';
+import { ConfigError, Interrupted, LbbError } from './errors.ts';
+import { Duration, type Scenario } from './scenario/schema.ts';
+import { loadScenario } from './scenario/load.ts';
+import { describePlan, plan } from './scenario/plan.ts';
+import { scenarioJsonSchema } from './scenario/jsonschema.ts';
+import { runScenario, selectPoints } from './run/runner.ts';
+import { bringUp, upInstructions } from './run/up.ts';
+import { reportFromResultDir, summaryTable } from './report/index.ts';
+import { readResult } from './results/reader.ts';
+import { LocalHost, setDetachedSpawns } from './host/local.ts';
+import { deleteNamespaces, listNamespaces } from './topology/netns.ts';
+import { NAME_PREFIX } from './topology/address-plan.ts';
+import { doctor, setup } from './setup.ts';
+
+export interface Io {
+  out: (s: string) => void;
+  err: (s: string) => void;
+}
+
+const defaultIo: Io = {
+  out: (s) => process.stdout.write(s + '\n'),
+  err: (s) => process.stderr.write(s + '\n'),
+};
+
+/** SIGINT/SIGTERM/SIGHUP all become one abort: the runner's single shutdown path. */
+function interruptible(io: Io): { signal: AbortSignal; dispose: () => void } {
+  const ac = new AbortController();
+  const handlers = (['SIGINT', 'SIGTERM', 'SIGHUP'] as const).map((sig) => {
+    const h = () => {
+      if (ac.signal.aborted) {
+        io.err(`${sig} again: still tearing down, please wait`);
+        return;
+      }
+      io.err(`\n${sig}: stopping, tearing down, keeping results so far…`);
+      ac.abort(sig);
+    };
+    process.on(sig, h);
+    return [sig, h] as const;
+  });
+  return { signal: ac.signal, dispose: () => handlers.forEach(([s, h]) => process.off(s, h)) };
+}
+
+function applyOverrides(s: Scenario, a: { duration?: string; repetitions?: number; warmup?: string }): Scenario {
+  const out = structuredClone(s);
+  const dur = (flag: string, v: string) => {
+    const r = Duration.safeParse(/^\d+(\.\d+)?$/.test(v) ? Number(v) : v);
+    if (!r.success) throw new ConfigError(`--${flag} ${v}: expected a duration like "5s", "500ms" or "2m"`);
+    return r.data;
+  };
+  if (a.duration !== undefined) out.load.duration = dur('duration', a.duration);
+  if (a.warmup !== undefined) out.load.warmup = dur('warmup', a.warmup);
+  if (a.repetitions !== undefined) {
+    if (!Number.isInteger(a.repetitions) || a.repetitions < 1) throw new ConfigError(`--repetitions ${a.repetitions}: expected a whole number ≥ 1`);
+    out.repetitions = a.repetitions;
+  }
+  return out;
+}
+
+function buildParser(argv: string[], io: Io, setExit: (code: number) => void): Argv {
+  return yargs(argv)
+    .scriptName('lbbench')
+    .usage('$0 <command> [options]\n\nBenchmark and compare software load balancers.')
+    .command(
+      'run <scenario>',
+      'run a scenario: provision, load every LB, write results and a report',
+      (y) =>
+        y
+          .positional('scenario', { type: 'string', demandOption: true, describe: 'scenario YAML file' })
+          .option('out', { type: 'string', describe: 'results root (results/<run-id>/ goes under it)' })
+          .option('reports', { type: 'string', default: 'reports', describe: 'reports root' })
+          .option('duration', { type: 'string', describe: 'override load.duration (e.g. 2s)' })
+          .option('warmup', { type: 'string', describe: 'override load.warmup (e.g. 0.5s)' })
+          .option('repetitions', { type: 'number', describe: 'override repetitions' })
+          .option('lb', { type: 'string', array: true, describe: 'only these LB kinds or names (repeatable)' })
+          .option('dry-run', { type: 'boolean', default: false, describe: 'validate and print the plan only' }),
+      async (a) => {
+        const scenario = applyOverrides(await loadScenario(a.scenario), a);
+        const points = selectPoints(plan(scenario), a.lb);
+        if (a.dryRun) {
+          io.out(describePlan(points.map((p) => ({ ...p, repetitions: scenario.repetitions }))));
+          return;
+        }
+        io.out(describePlan(points));
+        const { signal, dispose } = interruptible(io);
+        let outcome;
+        try {
+          outcome = await runScenario({ scenario, outRoot: a.out, only: a.lb, signal, log: io.out });
+        } catch (e) {
+          // The result on disk is partial but valid: render what there is before reporting the error.
+          const dir = (e as { resultDir?: string }).resultDir;
+          if (dir) await reportFromResultDir(dir, resolve(a.reports)).catch(() => {});
+          throw e;
+        } finally {
+          dispose();
+        }
+        const report = await reportFromResultDir(outcome.resultDir, resolve(a.reports));
+        io.out('');
+        io.out(summaryTable(outcome.result));
+        io.out('');
+        io.out(`result: ${outcome.resultDir}/result.json`);
+        io.out(`report: ${report}`);
+        if (outcome.result.points.some((p) => p.error)) setExit(6);
+      },
+    )
+    .command(
+      'report <result>',
+      're-render the HTML report from a result directory or result.json',
+      (y) =>
+        y
+          .positional('result', { type: 'string', demandOption: true })
+          .option('out', { type: 'string', default: 'reports', describe: 'reports root' }),
+      async (a) => {
+        const path = await reportFromResultDir(a.result, resolve(a.out));
+        io.out(summaryTable(await readResult(a.result)));
+        io.out(`report: ${path}`);
+      },
+    )
+    .command(
+      'up <scenario>',
+      'build the topology and one LB and keep them for manual experiments',
+      (y) =>
+        y
+          .positional('scenario', { type: 'string', demandOption: true })
+          .option('lb', { type: 'string', describe: 'LB kind or name (default: the first one)' })
+          .option('backends', { type: 'number', describe: 'number of backends (default: largest in the sweep)' })
+          .option('detach', { type: 'boolean', default: false, describe: 'exit and leave it running; remove with `lbbench down`' }),
+      async (a) => {
+        const scenario = await loadScenario(a.scenario);
+        setDetachedSpawns(a.detach);
+        const up = await bringUp(scenario, { lb: a.lb, backends: a.backends, log: io.out });
+        io.out(upInstructions(up));
+        if (a.detach) {
+          io.out('left running; remove with: lbbench down');
+          return;
+        }
+        io.out('press Ctrl-C to tear down');
+        const { signal, dispose } = interruptible(io);
+        await new Promise<void>((r) => signal.addEventListener('abort', () => r(), { once: true }));
+        dispose();
+        await up.teardown.unwind((l) => io.out(`teardown: ${l}`));
+      },
+    )
+    .command(
+      'down',
+      'remove everything lbbench left behind (namespaces lbb-*, their processes, work dirs)',
+      (y) => y.option('dry-run', { type: 'boolean', default: false }),
+      async (a) => {
+        const root = new LocalHost();
+        const names = (await listNamespaces(root)).filter((n) => n.startsWith(NAME_PREFIX));
+        const work = join(tmpdir(), 'lbbench');
+        const dirs = await readdir(work).catch(() => [] as string[]);
+        if (a.dryRun) {
+          io.out([`namespaces: ${names.join(' ') || 'none'}`, `work dirs: ${dirs.join(' ') || 'none'}`].join('\n'));
+          return;
+        }
+        await deleteNamespaces(root, names);
+        await rm(work, { recursive: true, force: true });
+        io.out(`removed ${names.length} namespaces${dirs.length ? ` and ${dirs.length} work dirs` : ''}`);
+      },
+    )
+    .command('setup', 'apt-get install the system tools lbbench needs (idempotent)', {}, async () => {
+      const installed = await setup(new LocalHost(), io.out);
+      io.out(installed.length ? `installed ${installed.join(' ')}` : 'nothing to do');
+    })
+    .command('doctor', 'check root, kernel features and tools, with the fix for each problem', {}, async () => {
+      const checks = await doctor(new LocalHost());
+      for (const c of checks) io.out(`${c.ok ? 'ok  ' : 'FAIL'} ${c.name}: ${c.detail}${!c.ok && c.fix ? `\n     fix: ${c.fix}` : ''}`);
+      const bad = checks.filter((c) => !c.ok).length;
+      io.out(bad ? `${bad} problem(s)` : 'all good');
+      if (bad) setExit(3);
+    })
+    .command('schema', 'print the JSON schema of scenario files', {}, () => {
+      io.out(JSON.stringify(scenarioJsonSchema(), null, 2));
+    })
+    .demandCommand(1, 'name a command; see lbbench --help')
+    .recommendCommands()
+    .strict()
+    .help()
+    .alias('h', 'help')
+    .version(false)
+    .wrap(Math.min(110, process.stdout.columns || 100))
+    .exitProcess(false)
+    .fail((msg, err) => {
+      if (err) throw err;
+      throw new ConfigError(msg, [], 'see lbbench --help');
+    });
+}
+
+export async function main(argv: string[], io: Io = defaultIo): Promise<number> {
+  let exit = 0;
+  try {
+    const parser = buildParser(argv, io, (c) => (exit = c));
+    let helpText = '';
+    await parser.parseAsync(argv, {}, (_err, _argv, output) => {
+      helpText = output;
+    });
+    if (helpText) io.out(helpText);
+    return exit;
+  } catch (e) {
+    return reportError(e, io);
+  }
+}
+
+export function reportError(e: unknown, io: Io): number {
+  if (e instanceof LbbError) {
+    io.err(`error: ${e.message}`);
+    if (e instanceof ConfigError) for (const p of e.problems) io.err(`  ${p}`);
+    if (e.hint) io.err(`hint: ${e.hint}`);
+    return e instanceof Interrupted ? 130 : e.exitCode;
+  }
+  io.err(`internal error (a bug in lbbench, please report it):`);
+  io.err(e instanceof Error ? (e.stack ?? e.message) : String(e));
+  return 1;
+}

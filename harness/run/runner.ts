@@ -1,0 +1,242 @@
+// The only place that sequences a run: preflight everything, provision, then for each point
+// apply → (settle → warm-up → measure → record) × repetitions → teardown, writing results after
+// every repetition. Every exit path — success, error, signal — goes through one teardown ledger.
+import { join, resolve } from 'node:path';
+import { availableParallelism } from 'node:os';
+import type { Scenario } from '../scenario/schema.ts';
+import { plan, type PlannedPoint } from '../scenario/plan.ts';
+import { Teardown } from '../teardown.ts';
+import { LocalHost } from '../host/local.ts';
+import type { Host } from '../host/types.ts';
+import { buildNetnsTopology, newRunId, type NetnsTopology } from '../topology/netns.ts';
+import { getLbDriver, lbDrivers } from '../lb/index.ts';
+import { getLoadDriver } from '../load/index.ts';
+import { runLoad } from '../load/run.ts';
+import { ResultWriter, type PointMeta } from '../results/writer.ts';
+import { hostFingerprint } from '../results/fingerprint.ts';
+import type { Metrics, Repetition, RunResult } from '../results/types.ts';
+import { Interrupted, LbbError, PreflightError } from '../errors.ts';
+import { waitIdle } from './idle.ts';
+import { sleep } from '../util/time.ts';
+import type { Deployed } from '../lb/types.ts';
+import type { LoadDriver } from '../load/types.ts';
+
+export interface RunOptions {
+  scenario: Scenario;
+  /** Directory under which results/<run-id>/ is created (defaults to scenario.output). */
+  outRoot?: string;
+  /** Only these LB kinds or names. */
+  only?: string[];
+  signal?: AbortSignal;
+  log?: (line: string) => void;
+  root?: Host;
+  runId?: string;
+}
+
+export interface RunOutcome {
+  runId: string;
+  resultDir: string;
+  result: RunResult;
+}
+
+export const LB_PORT = 80;
+
+/** Which CPUs the generator and the servers get. Recorded in the result either way. */
+export function cpuPlan(spec: Scenario['cpus'], ncpu = availableParallelism()): { generator?: string; servers?: string } {
+  if (spec === 'off') return {};
+  if (spec === 'auto') {
+    if (ncpu < 2) return {};
+    // The generator gets the last CPU to itself; on a 2-core box the LB, backends and softirqs share CPU 0.
+    return { generator: String(ncpu - 1), servers: ncpu === 2 ? '0' : `0-${ncpu - 2}` };
+  }
+  return { generator: spec.generator, servers: spec.servers };
+}
+
+export function selectPoints(points: PlannedPoint[], only?: string[]): PlannedPoint[] {
+  if (!only?.length) return points;
+  const chosen = points.filter((p) => only.includes(p.lb.kind) || only.includes(p.lb.name!));
+  if (!chosen.length) {
+    const names = [...new Set(points.flatMap((p) => [p.lb.kind, p.lb.name!]))];
+    throw new PreflightError(`--lb ${only.join(',')} matches no load balancer of this scenario`, `choose from: ${names.join(', ')}`);
+  }
+  return chosen;
+}
+
+export async function preflightAll(root: Host, points: PlannedPoint[], load: LoadDriver): Promise<void> {
+  const uid = (await root.exec(['id', '-u'])).stdout.trim();
+  if (uid !== '0') throw new PreflightError('lbbench run needs root (it creates network namespaces)', 'run it with sudo');
+  const seen = new Set<string>();
+  for (const p of points) {
+    const key = JSON.stringify(p.lb);
+    if (seen.has(key)) continue;
+    seen.add(key);
+    await getLbDriver(p.lb.kind).preflight(root, p.lb as never);
+  }
+  await load.preflight(root);
+}
+
+export async function runScenario(opts: RunOptions): Promise<RunOutcome> {
+  const { scenario } = opts;
+  const log = opts.log ?? (() => {});
+  const signal = opts.signal ?? new AbortController().signal;
+  const root = opts.root ?? new LocalHost();
+  const points = selectPoints(plan(scenario), opts.only);
+  const loadDriver = getLoadDriver(scenario.load.generator);
+
+  // Nothing is created before every preflight passed.
+  await preflightAll(root, points, loadDriver);
+
+  const runId = opts.runId ?? newRunId();
+  const resultDir = resolve(opts.outRoot ?? scenario.output, runId);
+  const cpus = cpuPlan(scenario.cpus);
+  const teardown = new Teardown();
+  const toolVersionArgv: Record<string, string[]> = {
+    wrk: ['wrk', '--version'],
+    nginx: ['nginx', '-v'],
+    haproxy: ['haproxy', '-v'],
+    iptables: ['iptables', '--version'],
+    nft: ['nft', '--version'],
+    iproute2: ['ip', '-V'],
+  };
+  const host = await hostFingerprint(root, { tools: toolVersionArgv });
+  const writer = await ResultWriter.create(resultDir, {
+    runId,
+    startedAt: new Date().toISOString(),
+    scenarioFile: scenario.file,
+    scenario: scenario as unknown as Record<string, unknown>,
+    host,
+  });
+  await writer.setEnvironment({ cpus, port: LB_PORT, topology: scenario.topology.kind });
+  log(`run ${runId}: ${points.length} points × ${scenario.repetitions} repetitions → ${resultDir}`);
+
+  let status: 'complete' | 'interrupted' | 'failed' = 'complete';
+  let runError: unknown;
+  try {
+    const topo = await buildNetnsTopology(
+      {
+        backends: Math.max(...points.map((p) => p.params.backends)),
+        backendWorkers: scenario.topology.backendWorkers,
+        serverCpus: cpus.servers,
+        runId,
+        root,
+        log,
+      },
+      teardown,
+    );
+    throwIfAborted(signal);
+    for (const [i, point] of points.entries()) {
+      throwIfAborted(signal);
+      log(`[${i + 1}/${points.length}] ${point.id}`);
+      await runPoint(topo, point, { scenario, loadDriver, writer, teardown, signal, log, cpus });
+    }
+  } catch (e) {
+    runError = e;
+    status = signal.aborted ? 'interrupted' : 'failed';
+  } finally {
+    const failures = await teardown.unwind((label) => log(`teardown: ${label}`));
+    for (const f of failures) log(`teardown failed: ${f.label}: ${(f.error as Error).message ?? f.error}`);
+    await writer.finish(status, runError);
+  }
+  if (runError) {
+    const err = signal.aborted ? new Interrupted(String(signal.reason ?? 'SIGINT')) : runError;
+    // The caller still renders a report of the partial result.
+    if (err instanceof Error) Object.assign(err, { resultDir });
+    throw err;
+  }
+  return { runId, resultDir, result: writer.snapshot() };
+}
+
+function throwIfAborted(signal: AbortSignal): void {
+  if (signal.aborted) throw new Interrupted(String(signal.reason ?? 'SIGINT'));
+}
+
+interface PointContext {
+  scenario: Scenario;
+  loadDriver: LoadDriver;
+  writer: ResultWriter;
+  teardown: Teardown;
+  signal: AbortSignal;
+  log: (line: string) => void;
+  cpus: { generator?: string; servers?: string };
+}
+
+/**
+ * One point. A failure inside it (an LB that won't start, a parse error) is recorded on the point
+ * and the run moves on; an interruption propagates.
+ */
+async function runPoint(topo: NetnsTopology, point: PlannedPoint, c: PointContext): Promise<void> {
+  const meta: PointMeta = { id: point.id, lb: { ...point.lb, name: point.lb.name! }, params: point.params };
+  await c.writer.startPoint(meta);
+  const ledger = new Teardown();
+  const release = c.teardown.add(`load balancer ${point.lb.name}`, () => ledger.unwind());
+  try {
+    const backends = topo.backends.slice(0, point.params.backends);
+    const driver = getLbDriver(point.lb.kind);
+    const deployed: Deployed = await driver.apply({
+      topo,
+      spec: point.lb as never,
+      backends,
+      port: LB_PORT,
+      teardown: ledger,
+      workDir: join(topo.workDir, 'lb', point.id.replace(/[^A-Za-z0-9_-]+/g, '_')),
+      log: c.log,
+      cpus: c.cpus.servers,
+    });
+    ledger.add(`teardown ${point.lb.name}`, () => deployed.teardown());
+    await c.writer.setPointDescribe(meta, await deployed.describe());
+
+    const load = { ...c.scenario.load, connections: point.params.connections, threads: point.params.threads };
+    const target = { ...deployed.endpoint, path: load.path };
+    const workDir = join(topo.workDir, 'load');
+    for (let rep = 0; rep < point.repetitions; rep++) {
+      throwIfAborted(c.signal);
+      const idle = await waitIdle(topo.root, c.scenario.settle, c.signal);
+      if (load.warmup > 0) {
+        await runLoad(topo.client.host, c.loadDriver, { load, target, durationS: load.warmup, cpus: c.cpus.generator, workDir }, { signal: c.signal });
+      }
+      const before = await topo.backendCounters();
+      const startedAt = new Date().toISOString();
+      const { metrics, output } = await runLoad(
+        topo.client.host,
+        c.loadDriver,
+        { load, target, durationS: load.duration, cpus: c.cpus.generator, workDir },
+        { signal: c.signal },
+      );
+      const after = await topo.backendCounters();
+      const perBackend = perBackendDelta(before, after, backends.map((b) => b.name));
+      const repetition: Repetition = {
+        index: rep,
+        startedAt,
+        idle,
+        metrics: { ...metrics, perBackend } satisfies Metrics,
+        raw: { tool: c.loadDriver.name, argv: output.argv, stdout: output.stdout, stderr: output.stderr },
+      };
+      await c.writer.addRepetition(meta, repetition);
+      c.log(`    rep ${rep + 1}/${point.repetitions}: ${fmtRate(metrics.requestsPerSec)} req/s, p99 ${(metrics.latencyUs.p99 / 1000).toFixed(2)} ms${errSuffix(metrics)}`);
+    }
+  } catch (e) {
+    if (c.signal.aborted) throw e;
+    await c.writer.setPointError(meta, e);
+    c.log(`    point failed: ${e instanceof LbbError ? e.message : (e as Error).stack ?? e}`);
+  } finally {
+    await release();
+  }
+  // Let sockets in TIME_WAIT and conntrack entries of this LB not bleed into the next one.
+  await sleep(100);
+}
+
+/** Requests each backend served between two counter snapshots; each snapshot read is itself one request. */
+export function perBackendDelta(before: Record<string, number>, after: Record<string, number>, names: string[]): Record<string, number> {
+  return Object.fromEntries(names.map((n) => [n, Math.max(0, (after[n] ?? 0) - (before[n] ?? 0) - 1)]));
+}
+
+function fmtRate(n: number): string {
+  return Math.round(n).toLocaleString('en-US');
+}
+
+function errSuffix(m: Omit<Metrics, 'perBackend'>): string {
+  const total = m.errors.connect + m.errors.read + m.errors.write + m.errors.timeout + m.errors.status;
+  return total ? `, ${total} errors` : '';
+}
+
+export { lbDrivers };

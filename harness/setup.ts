@@ -1,0 +1,114 @@
+// `lbbench setup` and `lbbench doctor`: what this project needs from Debian, and how to tell
+// whether a machine has it. One list serves both, so doctor's fixes are exactly setup's steps.
+import type { Host } from './host/types.ts';
+
+export interface Requirement {
+  /** Command looked for on PATH. */
+  cmd: string;
+  pkg: string;
+  why: string;
+  /** Argv that prints a version (first non-empty line is kept). */
+  version?: string[];
+  /** Extra file that must exist (e.g. a module the package ships). */
+  file?: string;
+}
+
+export const REQUIREMENTS: Requirement[] = [
+  { cmd: 'ip', pkg: 'iproute2', why: 'namespaces, links, routes', version: ['ip', '-V'] },
+  { cmd: 'sysctl', pkg: 'procps', why: 'per-namespace sysctls', version: ['sysctl', '--version'] },
+  { cmd: 'taskset', pkg: 'util-linux', why: 'CPU pinning', version: ['taskset', '--version'] },
+  { cmd: 'nginx', pkg: 'nginx-light', why: 'backends and the nginx LB', version: ['nginx', '-v'] },
+  {
+    cmd: 'nginx',
+    pkg: 'libnginx-mod-stream',
+    why: 'nginx L4 (stream) LB',
+    file: '/usr/lib/nginx/modules/ngx_stream_module.so',
+  },
+  { cmd: 'haproxy', pkg: 'haproxy', why: 'haproxy LB', version: ['haproxy', '-v'] },
+  { cmd: 'wrk', pkg: 'wrk', why: 'HTTP load generator', version: ['wrk', '--version'] },
+  { cmd: 'iptables', pkg: 'iptables', why: 'iptables DNAT LB', version: ['iptables', '--version'] },
+  { cmd: 'nft', pkg: 'nftables', why: 'nftables LB', version: ['nft', '--version'] },
+  { cmd: 'conntrack', pkg: 'conntrack', why: 'flushing NAT state between LBs', version: ['conntrack', '--version'] },
+];
+
+export const PACKAGES = [...new Set(REQUIREMENTS.map((r) => r.pkg))];
+
+export async function installedPackages(host: Host, pkgs: string[]): Promise<Set<string>> {
+  const r = await host.exec(['dpkg-query', '-W', '-f=${Package} ${Status}\\n', ...pkgs], { check: false });
+  return new Set(
+    r.stdout
+      .split('\n')
+      .filter((l) => l.endsWith('install ok installed'))
+      .map((l) => l.split(' ')[0]!),
+  );
+}
+
+/** Idempotent: installs only what is missing, and runs `apt-get update` only if it must install. */
+export async function setup(host: Host, log: (s: string) => void, pkgs = PACKAGES): Promise<string[]> {
+  const have = await installedPackages(host, pkgs);
+  const missing = pkgs.filter((p) => !have.has(p));
+  if (!missing.length) {
+    log(`all ${pkgs.length} packages already installed: ${pkgs.join(' ')}`);
+    return [];
+  }
+  log(`installing: ${missing.join(' ')}`);
+  const env = { DEBIAN_FRONTEND: 'noninteractive' };
+  await host.exec(['apt-get', 'update', '-qq'], { env, timeoutMs: 600_000 });
+  await host.exec(['apt-get', 'install', '-y', '-qq', '--no-install-recommends', ...missing], { env, timeoutMs: 1_200_000 });
+  return missing;
+}
+
+export interface Check {
+  name: string;
+  ok: boolean;
+  detail: string;
+  fix?: string;
+}
+
+async function probe(host: Host, argv: string[]): Promise<{ ok: boolean; out: string }> {
+  const r = await host.exec(argv, { check: false, timeoutMs: 15_000 }).catch((e: Error) => ({ code: 1, stdout: '', stderr: e.message }));
+  return { ok: r.code === 0, out: (r.stdout.trim() || r.stderr.trim()).split('\n')[0] ?? '' };
+}
+
+/** Every check runs; none stops the others, so one doctor run lists everything to fix. */
+export async function doctor(host: Host): Promise<Check[]> {
+  const checks: Check[] = [];
+  const uid = (await probe(host, ['id', '-u'])).out;
+  checks.push({ name: 'root', ok: uid === '0', detail: `uid ${uid}`, fix: 'run lbbench as root (sudo)' });
+  const kernel = (await probe(host, ['uname', '-r'])).out;
+  checks.push({ name: 'kernel', ok: true, detail: kernel });
+
+  for (const r of REQUIREMENTS) {
+    const found = await probe(host, ['sh', '-c', 'command -v "$1"', 'sh', r.cmd]);
+    let ok = found.ok;
+    let detail = found.ok ? found.out : 'not found';
+    if (ok && r.file) {
+      ok = (await probe(host, ['test', '-e', r.file])).ok;
+      detail = ok ? r.file : `${r.file} missing`;
+    } else if (ok && r.version) {
+      detail = (await probe(host, r.version)).out || detail;
+    }
+    checks.push({ name: `${r.pkg} (${r.why})`, ok, detail, fix: `apt-get install -y ${r.pkg}   (or: lbbench setup)` });
+  }
+
+  // Kernel features, tried for real in a throwaway namespace rather than guessed from config files.
+  const ns = `lbb-doctor-${process.pid}`;
+  const made = await probe(host, ['ip', 'netns', 'add', ns]);
+  checks.push({ name: 'network namespaces', ok: made.ok, detail: made.ok ? 'ip netns add works' : made.out, fix: 'needs CONFIG_NET_NS and root' });
+  if (made.ok) {
+    try {
+      const feature = async (name: string, argv: string[], fix: string) => {
+        const r = await probe(host, ['ip', 'netns', 'exec', ns, ...argv]);
+        checks.push({ name, ok: r.ok, detail: r.ok ? 'works' : r.out, fix });
+      };
+      await feature('veth', ['ip', 'link', 'add', 'a0', 'type', 'veth', 'peer', 'name', 'a1'], 'modprobe veth');
+      await feature('bridge', ['ip', 'link', 'add', 'br0', 'type', 'bridge'], 'modprobe bridge');
+      await feature('iptables nat', ['iptables', '-t', 'nat', '-S'], 'modprobe iptable_nat (and install iptables)');
+      await feature('nftables', ['nft', 'add', 'table', 'ip', 'lbbdoctor'], 'modprobe nf_tables (and install nftables)');
+      await feature('statistic match', ['iptables', '-t', 'nat', '-A', 'PREROUTING', '-m', 'statistic', '--mode', 'nth', '--every', '2', '--packet', '0', '-j', 'ACCEPT'], 'modprobe xt_statistic');
+    } finally {
+      await probe(host, ['ip', 'netns', 'del', ns]);
+    }
+  }
+  return checks;
+}
