@@ -28,7 +28,7 @@ export interface NetnsTopologyOptions {
 
 export interface NetnsTopology extends Topology {
   namespaces: string[];
-  /** Requests each backend served since `since` (a previous snapshot). */
+  /** Absolute request counters per backend (each read counts itself); callers take deltas. */
   backendCounters(): Promise<Record<string, number>>;
 }
 
