@@ -130,7 +130,8 @@ export async function runScenario(opts: RunOptions): Promise<RunOutcome> {
       await runPoint(topo, point, { scenario, loadDriver, writer, teardown, signal, log, cpus });
     }
   } catch (e) {
-    runError = e;
+    // Whatever was in flight when the signal came (a sleep, wrk) rejects with the bare reason.
+    runError = signal.aborted ? new Interrupted(String(signal.reason ?? 'SIGINT')) : e;
     status = signal.aborted ? 'interrupted' : 'failed';
   } finally {
     const failures = await teardown.unwind((label) => log(`teardown: ${label}`));
@@ -138,7 +139,7 @@ export async function runScenario(opts: RunOptions): Promise<RunOutcome> {
     await writer.finish(status, runError);
   }
   if (runError) {
-    const err = signal.aborted ? new Interrupted(String(signal.reason ?? 'SIGINT')) : runError;
+    const err = runError;
     // The caller still renders a report of the partial result.
     if (err instanceof Error) Object.assign(err, { resultDir });
     throw err;
