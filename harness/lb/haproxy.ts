@@ -6,6 +6,7 @@ import type { Host, Spawned } from '../host/types.ts';
 import { ProvisionError } from '../errors.ts';
 import { requireTools, toolVersion } from './preflight.ts';
 import { waitFor } from '../util/time.ts';
+import { listenerPids, reloadAndWait, requirePortFree, tail } from './proc.ts';
 
 type Spec = Extract<LbSpec, { kind: 'haproxy' }>;
 
@@ -47,35 +48,6 @@ export function haproxyConf(spec: Spec, vip: string, port: number, backends: Bac
     ...backends.map((b) => `  server ${b.name} ${b.ip}:${b.port}`),
     '',
   ].join('\n');
-}
-
-/**
- * PIDs holding the listening socket on ip:port. haproxy's master holds none; after a reload the
- * old worker keeps running for its open connections but has closed the listener, so a reload has
- * taken once no pre-reload pid holds it any more.
- */
-async function listenerPids(host: Host, ip: string, port: number): Promise<Set<number>> {
-  const r = await host.exec(['ss', '-Hltnp', 'src', `${ip}:${port}`], { check: false, timeoutMs: 5000 });
-  return new Set([...r.stdout.matchAll(/pid=(\d+)/g)].map((m) => Number(m[1])));
-}
-
-/**
- * Readiness is judged by who holds the listener, so nobody else may hold it before we start: a
- * leftover LB would pass for ours, and with SO_REUSEPORT (haproxy's default) would even share
- * the traffic without either process failing.
- */
-async function requirePortFree(host: Host, ip: string, port: number): Promise<void> {
-  const r = await host.exec(['ss', '-Hltnp', 'src', `${ip}:${port}`], { check: false, timeoutMs: 5000 });
-  if (r.stdout.trim()) {
-    throw new ProvisionError(
-      `${ip}:${port} on ${host.name} is already in use:\n${r.stdout.trim()}`,
-      'a previous load balancer is still running: tear it down first (lbbench down removes leftovers)',
-    );
-  }
-}
-
-function tail(text: string, lines = 10): string {
-  return text.trim().split('\n').slice(-lines).join('\n');
 }
 
 /** haproxy's own diagnosis from `haproxy -c` output, without the banner lines. */
@@ -158,17 +130,8 @@ export const haproxy: LbDriver<Spec> = {
         await validate(host, next);
         await host.exec(['mv', next, conf]);
 
-        const before = await listenerPids(host, vip, ctx.port);
-        await host.exec(['kill', '-USR2', String(master)]);
-        const took = await waitFor(
-          async () => {
-            if (!proc.running()) return true;
-            const now = [...(await listenerPids(host, vip, ctx.port))].filter((p) => p !== master);
-            return now.length > 0 && now.every((p) => !before.has(p));
-          },
-          { timeoutMs: RELOAD_TIMEOUT_MS, intervalMs: 25 },
-        );
-        if (!took || !proc.running()) {
+        const took = await reloadAndWait(host, proc, master, 'USR2', { ip: vip, port: ctx.port }, RELOAD_TIMEOUT_MS);
+        if (!took) {
           const why = proc.running() ? 'no new worker took over the listener' : tail((await proc.exited).stderr);
           throw new ProvisionError(`haproxy LB on ${host.name}: reload to ${list.length} backends did not take: ${why}`);
         }

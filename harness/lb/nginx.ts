@@ -2,10 +2,11 @@ import { join } from 'node:path';
 import type { LbDriver } from './types.ts';
 import type { LbSpec } from '../scenario/schema.ts';
 import type { BackendNode } from '../topology/types.ts';
-import type { Host, Spawned } from '../host/types.ts';
+import type { Spawned } from '../host/types.ts';
 import { PreflightError, ProvisionError } from '../errors.ts';
 import { requireTools, toolVersion } from './preflight.ts';
 import { waitFor } from '../util/time.ts';
+import { listenerPids, reloadAndWait, requirePortFree, tail } from './proc.ts';
 
 type Spec = Extract<LbSpec, { kind: 'nginx' }>;
 
@@ -88,35 +89,6 @@ export function nginxLbConf(spec: Spec, vip: string, port: number, backends: Bac
   return [...head, ...body, ''].join('\n');
 }
 
-/**
- * PIDs holding the listening socket on ip:port. A reload has taken only when no pre-reload worker
- * is among them: until then an old worker may still accept a connection and, on L4, keep it on the
- * old backend set for the connection's whole life.
- */
-async function listenerPids(host: Host, ip: string, port: number): Promise<Set<number>> {
-  const r = await host.exec(['ss', '-Hltnp', 'src', `${ip}:${port}`], { check: false, timeoutMs: 5000 });
-  return new Set([...r.stdout.matchAll(/pid=(\d+)/g)].map((m) => Number(m[1])));
-}
-
-/**
- * Readiness is judged by who holds the listener, so nobody else may hold it before we start: a
- * leftover LB would pass for ours, and with SO_REUSEPORT (haproxy's default) would even share
- * the traffic without either process failing.
- */
-async function requirePortFree(host: Host, ip: string, port: number): Promise<void> {
-  const r = await host.exec(['ss', '-Hltnp', 'src', `${ip}:${port}`], { check: false, timeoutMs: 5000 });
-  if (r.stdout.trim()) {
-    throw new ProvisionError(
-      `${ip}:${port} on ${host.name} is already in use:\n${r.stdout.trim()}`,
-      'a previous load balancer is still running: tear it down first (lbbench down removes leftovers)',
-    );
-  }
-}
-
-function tail(text: string, lines = 10): string {
-  return text.trim().split('\n').slice(-lines).join('\n');
-}
-
 export const nginx: LbDriver<Spec> = {
   kind: 'nginx',
   summary: 'nginx proxy: stream (L4) or http (L7) round robin',
@@ -187,18 +159,8 @@ export const nginx: LbDriver<Spec> = {
         }
         await host.exec(['mv', next, conf]);
 
-        const before = await listenerPids(host, vip, ctx.port);
-        before.delete(master);
-        await host.exec(['kill', '-HUP', String(master)]);
-        const took = await waitFor(
-          async () => {
-            if (!proc.running()) return true;
-            const now = [...(await listenerPids(host, vip, ctx.port))].filter((p) => p !== master);
-            return now.length > 0 && now.every((p) => !before.has(p));
-          },
-          { timeoutMs: RELOAD_TIMEOUT_MS, intervalMs: 25 },
-        );
-        if (!took || !proc.running()) {
+        const took = await reloadAndWait(host, proc, master, 'HUP', { ip: vip, port: ctx.port }, RELOAD_TIMEOUT_MS);
+        if (!took) {
           throw new ProvisionError(
             `nginx LB on ${host.name}: reload to ${list.length} backends did not take: ${await logTail()}`,
           );
