@@ -1,9 +1,7 @@
 // The command line. One top-level catch maps the error model to exit codes; user errors print
 // a message and a hint, never a stack trace.
 import { resolve } from 'node:path';
-import { rm, readdir } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { rm } from 'node:fs/promises';
 import yargs, { type Argv } from 'yargs';
 import { ConfigError, Interrupted, LbbError } from './errors.ts';
 import { Duration, type Scenario } from './scenario/schema.ts';
@@ -16,7 +14,7 @@ import { reportFromResultDir, summaryTable } from './report/index.ts';
 import { readResult } from './results/reader.ts';
 import { LocalHost, setDetachedSpawns } from './host/local.ts';
 import { deleteNamespaces, listNamespaces } from './topology/netns.ts';
-import { NAME_PREFIX } from './topology/address-plan.ts';
+import { findLeftovers } from './topology/leftovers.ts';
 import { doctor, setup } from './setup.ts';
 
 export interface Io {
@@ -149,20 +147,28 @@ function buildParser(argv: string[], io: Io, setExit: (code: number) => void): A
     )
     .command(
       'down',
-      'remove everything lbbench left behind (namespaces lbb-*, their processes, work dirs)',
-      (y) => y.option('dry-run', { type: 'boolean', default: false }),
+      'remove what `up --detach` left and leftovers of crashed runs (namespaces lbb-*, their processes, work dirs); runs still in progress are kept',
+      (y) =>
+        y
+          .option('dry-run', { type: 'boolean', default: false, describe: 'list what would be removed' })
+          .option('force', { type: 'boolean', default: false, describe: 'also remove runs whose lbbench process is still alive' }),
       async (a) => {
         const root = new LocalHost();
-        const names = (await listNamespaces(root)).filter((n) => n.startsWith(NAME_PREFIX));
-        const work = join(tmpdir(), 'lbbench');
-        const dirs = await readdir(work).catch(() => [] as string[]);
+        const groups = await findLeftovers(await listNamespaces(root));
+        const kept = groups.filter((g) => g.liveOwner && !a.force);
+        const doomed = groups.filter((g) => !kept.includes(g));
+        for (const g of kept) {
+          io.out(`keeping ${g.prefix}* (${g.namespaces.length} namespaces): in use by pid ${g.liveOwner!.pid} (lbbench ${g.liveOwner!.command}); --force removes it`);
+        }
+        const names = doomed.flatMap((g) => g.namespaces);
+        const dirs = doomed.flatMap((g) => (g.workDir ? [g.workDir] : []));
         if (a.dryRun) {
-          io.out([`namespaces: ${names.join(' ') || 'none'}`, `work dirs: ${dirs.join(' ') || 'none'}`].join('\n'));
+          io.out([`would remove namespaces: ${names.join(' ') || 'none'}`, `would remove work dirs: ${dirs.join(' ') || 'none'}`].join('\n'));
           return;
         }
         await deleteNamespaces(root, names);
-        await rm(work, { recursive: true, force: true });
-        io.out(`removed ${names.length} namespaces${dirs.length ? ` and ${dirs.length} work dirs` : ''}`);
+        await Promise.all(dirs.map((d) => rm(d, { recursive: true, force: true })));
+        io.out(`removed ${names.length} namespaces and ${dirs.length} work dirs`);
       },
     )
     .command('setup', 'apt-get install the system tools lbbench needs (idempotent)', {}, async () => {

@@ -1,12 +1,12 @@
 import { randomBytes } from 'node:crypto';
 import { mkdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
-import { tmpdir } from 'node:os';
 import { LocalHost, NetnsHost } from '../host/local.ts';
 import type { Host } from '../host/types.ts';
 import type { Teardown } from '../teardown.ts';
 import { ConfigError, ProvisionError } from '../errors.ts';
 import { PLAN, NAME_PREFIX } from './address-plan.ts';
+import { WORK_ROOT, writeOwner } from './leftovers.ts';
 import type { BackendNode, LbNode, Node, Topology } from './types.ts';
 import {
   BACKEND_PORT,
@@ -88,9 +88,10 @@ export async function buildNetnsTopology(
     be: Array.from({ length: opts.backends }, (_, i) => `${prefix}be${i}`),
   };
   const all = [ns.client, ns.lb, ns.sw, ...ns.be];
-  const workDir = join(tmpdir(), 'lbbench', runId);
+  const workDir = join(WORK_ROOT, runId);
   await mkdir(workDir, { recursive: true });
   teardown.add(`remove ${workDir}`, () => rm(workDir, { recursive: true, force: true }));
+  await writeOwner(workDir, runId, prefix);
 
   const existing = new Set((await root.exec(['ip', 'netns', 'list'])).stdout.split('\n').map((l) => l.split(' ')[0]));
   const clash = all.find((n) => existing.has(n));

@@ -44,7 +44,15 @@ test('Ctrl-C mid-run: exit 130, nothing left behind, results so far kept', { ski
   await run.reached;
   const [runId] = await readdir(join(work, 'results'));
   const prefix = `lbb-${runId!.slice(-4)}-`;
-  assert.ok(namespacesWithPrefix(prefix).length > 0, 'the run had built its namespaces');
+  const before = namespacesWithPrefix(prefix);
+  assert.ok(before.length > 0, 'the run had built its namespaces');
+
+  // `down` while the run is alive: its namespaces are somebody's measurement, not leftovers.
+  const downOut: string[] = [];
+  assert.equal(await main(['down'], { out: (s) => downOut.push(s), err: (s) => downOut.push(s) }), 0);
+  assert.match(downOut.join('\n'), new RegExp(`keeping ${prefix}\\* .*in use by pid ${run.child.pid}`));
+  assert.deepEqual(namespacesWithPrefix(prefix), before, 'down kept the live run');
+
   run.child.kill('SIGINT');
   const code = await run.exited;
   assert.equal(code, 130, run.output());
@@ -79,7 +87,7 @@ test('crash (SIGKILL) leaves namespaces and processes; `lbbench down` removes th
   const out: string[] = [];
   const code = await main(['down'], { out: (s) => out.push(s), err: (s) => out.push(s) });
   assert.equal(code, 0, out.join('\n'));
-  assert.match(out.join('\n'), /removed \d+ namespaces/);
+  assert.match(out.join('\n'), /removed [1-9]\d* namespaces and 1 work dirs/);
   assert.deepEqual(namespacesWithPrefix('lbb-'), []);
   // Processes are killed by PID; zombies (no reaper in some containers) don't count as running.
   const alive = processesMentioning(`/lbbench/${runId}`).filter((pid) => !sh(`ps -o stat= -p ${pid} || true`).startsWith('Z'));
