@@ -15,7 +15,7 @@ import { runLoad } from '../load/run.ts';
 import { ResultWriter, type PointMeta } from '../results/writer.ts';
 import { hostFingerprint } from '../results/fingerprint.ts';
 import type { Metrics, Repetition, RunResult } from '../results/types.ts';
-import { Interrupted, LbbError, PreflightError } from '../errors.ts';
+import { Interrupted, LbbError, PreflightError, ProvisionError } from '../errors.ts';
 import { waitIdle } from './idle.ts';
 import { sleep } from '../util/time.ts';
 import type { Deployed } from '../lb/types.ts';
@@ -204,6 +204,13 @@ async function runPoint(topo: NetnsTopology, point: PlannedPoint, c: PointContex
         { signal: c.signal },
       );
       const after = await topo.backendCounters();
+      if (metrics.requests === 0) {
+        // A complete wrk report of zero requests is a dead LB, not a data point (its latencies are NaN).
+        throw new ProvisionError(
+          `${point.lb.name} served no request in ${load.duration}s (wrk: ${JSON.stringify(metrics.errors)})`,
+          `try it by hand: lbbench up ${c.scenario.file ?? '<scenario>'} --lb ${point.lb.name}`,
+        );
+      }
       const perBackend = perBackendDelta(before, after, backends.map((b) => b.name));
       const repetition: Repetition = {
         index: rep,

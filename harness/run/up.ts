@@ -66,7 +66,6 @@ export function upInstructions(u: UpResult): string {
     ...topo.backends.map((b) => `  ${b.name.padEnd(7)} ${b.ns}  (${b.ip})`),
     `try:`,
     `  ip netns exec ${c} wrk -t1 -c16 -d5s http://${ep}/`,
-    `  for i in 1 2 3 4; do ip netns exec ${c} wrk -t1 -c1 -d1s http://${ep}/ >/dev/null; done`,
     `  ip netns exec ${topo.lb.ns} bash        # a shell on the LB node`,
     `  ip netns exec ${topo.lb.ns} iptables -t nat -S; ip netns exec ${topo.lb.ns} nft list ruleset`,
     `work dir (configs, logs): ${topo.workDir}`,
