@@ -88,7 +88,7 @@ test('crash (SIGKILL) leaves namespaces and processes; `lbbench down` removes th
   const code = await main(['down'], { out: (s) => out.push(s), err: (s) => out.push(s) });
   assert.equal(code, 0, out.join('\n'));
   assert.match(out.join('\n'), /removed [1-9]\d* namespaces and 1 work dirs/);
-  assert.deepEqual(namespacesWithPrefix('lbb-'), []);
+  assert.deepEqual(namespacesWithPrefix(prefix), [], 'the crashed run is gone');
   // Processes are killed by PID; zombies (no reaper in some containers) don't count as running.
   const alive = processesMentioning(`/lbbench/${runId}`).filter((pid) => !sh(`ps -o stat= -p ${pid} || true`).startsWith('Z'));
   assert.deepEqual(alive, [], 'no process of the crashed run still running');

@@ -99,3 +99,38 @@ for (const raw of SPECS) {
     assert.doesNotMatch(listening, new RegExp(`${topo.vip.replace(/\./g, '\\.')}:80`), 'nothing listens on the VIP');
   });
 }
+
+test('an apply that fails midway leaves nothing of itself behind', { skip }, async () => {
+  const first = new Teardown();
+  const second = new Teardown();
+  try {
+    const holder = await lbDrivers.nginx.apply({
+      topo,
+      spec: LbSpec.parse({ kind: 'nginx', mode: 'l7' }) as never,
+      backends: topo.backends,
+      port: 80,
+      teardown: first,
+      workDir: `${topo.workDir}/lb-holder`,
+      log: () => {},
+    });
+    // haproxy cannot get the port: its apply must fail with a ProvisionError and register nothing live.
+    await assert.rejects(
+      lbDrivers.haproxy.apply({
+        topo,
+        spec: LbSpec.parse({ kind: 'haproxy', mode: 'http' }) as never,
+        backends: topo.backends,
+        port: 80,
+        teardown: second,
+        workDir: `${topo.workDir}/lb-loser`,
+        log: () => {},
+      }),
+      /already in use/,
+    );
+    assert.deepEqual(await second.unwind(), []);
+    assert.deepEqual(processesMentioning(`${topo.workDir}/lb-loser`), [], 'no haproxy left running');
+    await holder.teardown();
+  } finally {
+    await first.unwind();
+  }
+  assert.deepEqual(processesMentioning(`${topo.workDir}/lb-holder`), []);
+});
