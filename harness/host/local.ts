@@ -71,17 +71,28 @@ export class LocalHost implements Host {
       argv,
       exited,
       running: () => alive,
-      stop: async (graceMs = 3000) => {
-        if (alive) {
-          child.kill('SIGTERM');
-          const timer = setTimeout(() => alive && child.kill('SIGKILL'), graceMs);
-          try {
-            return await exited;
-          } finally {
-            clearTimeout(timer);
-          }
+      stop: async (graceMs = 3000, signal: NodeJS.Signals = 'SIGTERM') => {
+        if (!alive) return exited;
+        child.kill(signal);
+        const timers: NodeJS.Timeout[] = [];
+        // A forking tool (trafgen's per-CPU workers) can leave a grandchild holding the pipes after
+        // the process itself is gone; execa would then wait for EOF forever.
+        const gaveUp = new Promise<ExecResult & { signal?: string }>((resolve) => {
+          timers.push(setTimeout(() => child.kill('SIGKILL'), graceMs));
+          timers.push(
+            setTimeout(() => {
+              child.stdout?.destroy();
+              child.stderr?.destroy();
+              alive = false;
+              resolve({ stdout: '', stderr: `(${argv[0]} did not release its output after SIGKILL)`, code: -1, signal: 'SIGKILL' });
+            }, graceMs + 2000),
+          );
+        });
+        try {
+          return await Promise.race([exited, gaveUp]);
+        } finally {
+          timers.forEach(clearTimeout);
         }
-        return exited;
       },
     };
   }

@@ -30,8 +30,11 @@ export interface Spawned {
   /** Resolves when the process exits, with whatever it printed. Never rejects. */
   readonly exited: Promise<ExecResult & { signal?: string }>;
   running(): boolean;
-  /** SIGTERM, then SIGKILL after graceMs. Resolves when the process is gone. */
-  stop(graceMs?: number): Promise<ExecResult & { signal?: string }>;
+  /**
+   * `signal` (default SIGTERM), then SIGKILL after graceMs. Resolves when the process is gone —
+   * also when a forked grandchild still holds its output pipes open (then with what was read).
+   */
+  stop(graceMs?: number, signal?: NodeJS.Signals): Promise<ExecResult & { signal?: string }>;
 }
 
 export interface Host {
