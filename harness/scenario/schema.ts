@@ -93,8 +93,57 @@ export const HaproxySpec = z
   })
   .meta({ description: 'haproxy in tcp (L4) or http (L7) mode.' });
 
+const Prime = z
+  .int()
+  .min(7)
+  .max(1_000_003)
+  .refine(
+    (n) => {
+      for (let d = 2; d * d <= n; d++) if (n % d === 0) return false;
+      return true;
+    },
+    { message: 'must be a prime (maglev needs it), e.g. 251, 997, 65537' },
+  );
+
+export const EcmpSpec = z
+  .strictObject({
+    kind: z.literal('ecmp'),
+    ...common,
+    mode: z
+      .enum(['static', 'bgp'])
+      .default('static')
+      .meta({ description: 'static: the harness writes the multipath route; bgp: each LB node announces the VIP to the router.' }),
+    nexthops: z
+      .enum(['classic', 'resilient'])
+      .default('classic')
+      .meta({ description: 'classic: hash-threshold multipath route; resilient: a resilient nexthop group (less reshuffling).' }),
+    buckets: z.int().min(2).max(4096).default(128).meta({ description: 'Buckets of a resilient nexthop group.' }),
+  })
+  .meta({ description: 'ECMP: a multipath route to the VIP over the LB nodes (here: each backend is an LB node), static or BGP-driven.' });
+
+export const NfqueueSpec = z
+  .strictObject({
+    kind: z.literal('nfqueue'),
+    ...common,
+    tableSize: Prime.default(997).meta({ description: 'Maglev lookup table size: a prime, ideally ≥ 100 × backends.' }),
+    queue: z.int().min(0).max(65535).default(0).meta({ description: 'NFQUEUE queue number.' }),
+  })
+  .meta({ description: 'Our user-space maglev LB on NFQUEUE: verdict with a fwmark, policy routing to the backend (VIP on the backends).' });
+
+export const XdpSpec = z
+  .strictObject({
+    kind: z.literal('xdp'),
+    ...common,
+    attach: z
+      .enum(['auto', 'native', 'generic'])
+      .default('auto')
+      .meta({ description: 'native (xdpdrv), generic (xdpgeneric), or auto: native where it works.' }),
+    tableSize: Prime.default(997).meta({ description: 'Maglev lookup table size: a prime, ideally ≥ 100 × backends.' }),
+  })
+  .meta({ description: 'Our BPF LB: maglev over the 5-tuple in a map, DSR by MAC rewrite (VIP on the backends).' });
+
 export const LbSpec = z
-  .discriminatedUnion('kind', [RouterSpec, IptablesDnatSpec, NftablesSpec, NginxSpec, HaproxySpec])
+  .discriminatedUnion('kind', [RouterSpec, IptablesDnatSpec, NftablesSpec, NginxSpec, HaproxySpec, EcmpSpec, NfqueueSpec, XdpSpec])
   .meta({ description: 'One load balancer under test, chosen by kind.' });
 export type LbSpec = z.output<typeof LbSpec>;
 /** An LbSpec after loading: the name default (kind, or kind-mode) has been filled in. */

@@ -10,7 +10,7 @@ import { scenarioJsonSchema } from '../../harness/scenario/jsonschema.ts';
 
 const yaml = (...lines: string[]) => lines.join('\n') + '\n';
 const MINIMAL = yaml('name: t', 'loadBalancers:', '  - kind: router');
-const KINDS = 'router, iptables-dnat, nftables, nginx, haproxy';
+const KINDS = 'router, iptables-dnat, nftables, nginx, haproxy, ecmp, nfqueue, xdp';
 
 /** A throw-away project root with its own topologies/, so messages do not depend on the checkout. */
 let root: string;
