@@ -16,6 +16,8 @@ import { LocalHost, setDetachedSpawns } from './host/local.ts';
 import { deleteNamespaces, listNamespaces } from './topology/netns.ts';
 import { findLeftovers } from './topology/leftovers.ts';
 import { doctor, setup } from './setup.ts';
+import { buildNfqueue } from './lb/nfqueue.ts';
+import { buildXdp } from './lb/xdp.ts';
 
 export interface Io {
   out: (s: string) => void;
@@ -172,8 +174,12 @@ function buildParser(argv: string[], io: Io, setExit: (code: number) => void): A
       },
     )
     .command('setup', 'apt-get install the system tools lbbench needs (idempotent)', {}, async () => {
-      const installed = await setup(new LocalHost(), io.out);
-      io.out(installed.length ? `installed ${installed.join(' ')}` : 'nothing to do');
+      const host = new LocalHost();
+      const installed = await setup(host, io.out);
+      io.out(installed.length ? `installed ${installed.join(' ')}` : 'packages: nothing to do');
+      // Our own datapaths are compiled here, against this host's headers (make rebuilds only on change).
+      io.out(`built ${await buildNfqueue(host)}`);
+      io.out(`built ${await buildXdp(host)}`);
     })
     .command('doctor', 'check root, kernel features and tools, with the fix for each problem', {}, async () => {
       const checks = await doctor(new LocalHost());

@@ -29,6 +29,18 @@ export const REQUIREMENTS: Requirement[] = [
   { cmd: 'iptables', pkg: 'iptables', why: 'iptables DNAT LB', version: ['iptables', '--version'] },
   { cmd: 'nft', pkg: 'nftables', why: 'nftables LB', version: ['nft', '--version'] },
   { cmd: 'conntrack', pkg: 'conntrack', why: 'flushing NAT state between LBs', version: ['conntrack', '--version'] },
+  { cmd: 'bird', pkg: 'bird2', why: 'ECMP in BGP mode', version: ['bird', '--version'] },
+  { cmd: 'gcc', pkg: 'gcc', why: 'building the NFQUEUE LB', version: ['gcc', '--version'] },
+  { cmd: 'make', pkg: 'make', why: 'building the datapaths', version: ['make', '--version'] },
+  { cmd: 'pkg-config', pkg: 'pkg-config', why: 'building the NFQUEUE LB' },
+  { cmd: 'gcc', pkg: 'libnetfilter-queue-dev', why: 'building the NFQUEUE LB', file: '/usr/include/libnetfilter_queue/libnetfilter_queue.h' },
+  { cmd: 'clang', pkg: 'clang', why: 'building the XDP LB', version: ['clang', '--version'] },
+  { cmd: 'llc', pkg: 'llvm', why: 'building the XDP LB' },
+  { cmd: 'bpftool', pkg: 'bpftool', why: 'loading the XDP LB', version: ['bpftool', 'version'] },
+  { cmd: 'clang', pkg: 'libbpf-dev', why: 'building the XDP LB', file: '/usr/include/bpf/bpf_helpers.h' },
+  { cmd: 'ethtool', pkg: 'ethtool', why: 'veth offloads for native XDP', version: ['ethtool', '--version'] },
+  { cmd: 'gcc', pkg: 'libc6-dev', why: 'headers for the datapaths', file: '/usr/include/x86_64-linux-gnu/asm/types.h' },
+  { cmd: 'trafgen', pkg: 'netsniff-ng', why: 'packet-rate benchmark', version: ['trafgen', '--version'] },
 ];
 
 export const PACKAGES = [...new Set(REQUIREMENTS.map((r) => r.pkg))];

@@ -10,6 +10,9 @@ import { iptablesDnat } from './iptables-dnat.ts';
 import { nftables } from './nftables.ts';
 import { nginx } from './nginx.ts';
 import { haproxy } from './haproxy.ts';
+import { ecmp } from './ecmp.ts';
+import { nfqueue } from './nfqueue.ts';
+import { xdp } from './xdp.ts';
 
 export const lbDrivers: { [K in LbKind]: LbDriver<Extract<LbSpec, { kind: K }>> } = {
   router,
@@ -17,6 +20,9 @@ export const lbDrivers: { [K in LbKind]: LbDriver<Extract<LbSpec, { kind: K }>> 
   nftables,
   nginx,
   haproxy,
+  ecmp,
+  nfqueue,
+  xdp,
 };
 
 export function getLbDriver<S extends LbSpec>(kind: S['kind']): LbDriver<S> {

@@ -9,7 +9,7 @@ import { LbSpec } from '../../harness/scenario/schema.ts';
 import type { Deployed } from '../../harness/lb/types.ts';
 import { missingCapability, namespacesWithPrefix, processesMentioning } from './helpers.ts';
 
-const skip = missingCapability(['ip', 'nginx', 'wrk', 'haproxy', 'iptables', 'nft']);
+const skip = missingCapability(['ip', 'nginx', 'wrk', 'haproxy', 'iptables', 'nft', 'bird', 'bpftool']);
 const td = new Teardown();
 let topo: NetnsTopology;
 
@@ -23,6 +23,12 @@ const SPECS = [
   { kind: 'nginx', mode: 'l7' },
   { kind: 'haproxy', mode: 'tcp' },
   { kind: 'haproxy', mode: 'http' },
+  { kind: 'ecmp', mode: 'static', nexthops: 'classic' },
+  { kind: 'ecmp', mode: 'static', nexthops: 'resilient' },
+  { kind: 'ecmp', mode: 'bgp', nexthops: 'classic' },
+  { kind: 'nfqueue' },
+  { kind: 'xdp', attach: 'auto' },
+  { kind: 'xdp', attach: 'generic' },
 ];
 
 before(async () => {
@@ -57,7 +63,7 @@ test('every registered LB kind is covered here', () => {
 
 for (const raw of SPECS) {
   const spec = LbSpec.parse(raw);
-  const label = `${spec.kind}${'mode' in spec ? ` ${spec.mode}` : ''}${'algorithm' in spec ? ` ${spec.algorithm}` : ''}`;
+  const label = [spec.kind, ...(['mode', 'algorithm', 'nexthops', 'attach'] as const).map((k) => (k in spec ? String((spec as Record<string, unknown>)[k]) : ''))].filter(Boolean).join(' ');
   test(`${label}: spreads, follows setBackends, cleans up`, { skip }, async () => {
     const driver = lbDrivers[spec.kind] as (typeof lbDrivers)['nginx'];
     const ledger = new Teardown();
@@ -95,6 +101,15 @@ for (const raw of SPECS) {
     const lb = topo.lb.host;
     assert.doesNotMatch((await lb.exec(['iptables', '-t', 'nat', '-S'])).stdout, /LBB|DNAT/);
     assert.doesNotMatch((await lb.exec(['nft', 'list', 'ruleset'])).stdout, /lbbench/);
+    assert.doesNotMatch((await lb.exec(['iptables', '-t', 'mangle', '-S'])).stdout, /LBB|NFQUEUE|CONNMARK/);
+    assert.doesNotMatch((await lb.exec(['ip', 'rule', 'show'])).stdout, /fwmark/);
+    assert.match((await lb.exec(['ip', '-o', 'addr', 'show', 'dev', 'lo'])).stdout, new RegExp(` ${topo.vip.replace(/\./g, '\\.')}/32 `), 'VIP back on the LB node');
+    assert.doesNotMatch((await lb.exec(['ip', 'route', 'show', `${topo.vip}/32`])).stdout, /\S/, 'no route for the VIP left');
+    assert.doesNotMatch((await lb.exec(['ip', 'link', 'show', 'eth0'])).stdout, /xdp/, 'no XDP program attached');
+    assert.equal((await lb.exec(['sysctl', '-n', 'net.ipv4.ip_early_demux'])).stdout.trim(), '1', 'early demux restored');
+    for (const b of topo.backends) {
+      assert.doesNotMatch((await b.host.exec(['ip', '-o', 'addr', 'show', 'dev', 'lo'])).stdout, new RegExp(topo.vip.replace(/\./g, '\\.')), `VIP removed from ${b.name}`);
+    }
     const listening = (await lb.exec(['ss', '-Hltn'])).stdout;
     assert.doesNotMatch(listening, new RegExp(`${topo.vip.replace(/\./g, '\\.')}:80`), 'nothing listens on the VIP');
   });
