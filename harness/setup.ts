@@ -1,6 +1,10 @@
 // `lbbench setup` and `lbbench doctor`: what this project needs from Debian, and how to tell
 // whether a machine has it. One list serves both, so doctor's fixes are exactly setup's steps.
 import type { Host } from './host/types.ts';
+import { LbbError } from './errors.ts';
+import { lbDrivers } from './lb/index.ts';
+import { probeXdpAttach } from './lb/xdp.ts';
+import { LbSpec } from './scenario/schema.ts';
 
 export interface Requirement {
   /** Command looked for on PATH. */
@@ -121,6 +125,46 @@ export async function doctor(host: Host): Promise<Check[]> {
     } finally {
       await probe(host, ['ip', 'netns', 'del', ns]);
     }
+  }
+  checks.push(...(await datapathChecks(host)));
+  return checks;
+}
+
+/** The LB variants whose needs differ (ECMP's BGP needs bird, resilient groups a newer kernel). */
+const DOCTOR_VARIANTS: Record<string, unknown>[] = [
+  ...Object.keys(lbDrivers)
+    .filter((k) => k !== 'ecmp')
+    .map((kind) => ({ kind })),
+  { kind: 'ecmp', mode: 'static', nexthops: 'classic' },
+  { kind: 'ecmp', mode: 'static', nexthops: 'resilient' },
+  { kind: 'ecmp', mode: 'bgp', nexthops: 'classic' },
+];
+
+/** Each LB datapath's own preflight, so "usable" means exactly what `lbbench run` will accept. */
+export async function datapathChecks(host: Host): Promise<Check[]> {
+  const checks: Check[] = [];
+  for (const raw of DOCTOR_VARIANTS) {
+    const spec = LbSpec.parse(raw);
+    const name = `datapath ${[spec.kind, 'mode' in spec && spec.kind === 'ecmp' ? `${spec.mode}/${spec.nexthops}` : ''].filter(Boolean).join(' ')}`;
+    try {
+      await (lbDrivers[spec.kind] as { preflight(h: Host, s: LbSpec): Promise<void> }).preflight(host, spec);
+    } catch (e) {
+      if (!(e instanceof LbbError)) throw e;
+      checks.push({ name, ok: false, detail: e.message, fix: e.hint });
+      continue;
+    }
+    if (spec.kind !== 'xdp') {
+      checks.push({ name, ok: true, detail: 'usable' });
+      continue;
+    }
+    const modes = await probeXdpAttach(host);
+    const say = (m: keyof typeof modes) => (modes[m] === true ? `${m} attach works` : `${m} attach fails (${modes[m]})`);
+    checks.push({
+      name,
+      ok: modes.native === true || modes.generic === true,
+      detail: `${modes.native === true || modes.generic === true ? 'usable' : 'not usable'}: ${say('native')} on veth, ${say('generic')}`,
+      fix: 'run as root on a kernel with CONFIG_BPF_SYSCALL (native XDP on veth needs ≥ 4.19); the message above is bpftool\'s',
+    });
   }
   return checks;
 }

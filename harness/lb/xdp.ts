@@ -16,6 +16,7 @@ import { Teardown } from '../teardown.ts';
 import { requireTools, toolVersion } from './preflight.ts';
 import { addVipToBackends, releaseVipFromLbNode } from './vip.ts';
 import { maglevTable, MAGLEV_EMPTY } from '../datapath/xdp/maglev.ts';
+import { WORK_ROOT } from '../topology/leftovers.ts';
 
 export type XdpSpec = Extract<LbSpec, { kind: 'xdp' }>;
 type Spec = XdpSpec;
@@ -249,6 +250,44 @@ async function mtime(path: string): Promise<number | undefined> {
     (s) => s.mtimeMs,
     () => undefined,
   );
+}
+
+/**
+ * Which attach modes really work here, tried on a throwaway veth pair with our own object: what
+ * `lbbench doctor` reports and what `attach: auto` will pick. Each value is true or the error.
+ */
+export async function probeXdpAttach(host: Host): Promise<Record<AttachMode, true | string>> {
+  const id = `${process.pid}-${Date.now().toString(36)}`;
+  // "lbb-" like a topology's names, so `lbbench down` finds it after a crash.
+  const ns = `lbb-pf${id.slice(-4)}-xdp`;
+  const dir = join(WORK_ROOT, `doctor-xdp-${id}`);
+  const out: Record<AttachMode, true | string> = { native: 'not tried', generic: 'not tried' };
+  const undo = new Teardown();
+  const firstLine = (r: ExecResult) => (r.stderr || r.stdout).trim().split('\n').pop() || `exit ${r.code}`;
+  try {
+    await host.exec(['mkdir', '-p', dir]);
+    undo.add('rmdir', () => host.exec(['rm', '-rf', dir], { check: false }));
+    await host.exec(['mount', '-t', 'bpf', 'bpf', dir]);
+    undo.add('umount', () => host.exec(['umount', dir], { check: false }));
+    await host.exec(['ip', 'netns', 'add', ns]);
+    undo.add('netns', () => host.exec(['ip', 'netns', 'del', ns], { check: false }));
+    await host.exec(['ip', '-n', ns, 'link', 'add', 'a0', 'type', 'veth', 'peer', 'name', 'a1']);
+    await host.exec(['ip', '-n', ns, 'link', 'set', 'a0', 'up']);
+    await host.exec(['ip', '-n', ns, 'link', 'set', 'a1', 'up']);
+    const load = await host.exec(loadallArgv(xdpObjectPath(), dir), { check: false, timeoutMs: 60_000 });
+    if (load.code !== 0) {
+      const why = `bpftool cannot load ${xdpObjectPath()}: ${firstLine(load)}`;
+      return { native: why, generic: why };
+    }
+    for (const mode of ['native', 'generic'] as const) {
+      const r = await host.exec(attachArgv(mode, join(dir, 'progs', LBB.progs.lb), 'a0', ns), { check: false, timeoutMs: 15_000 });
+      out[mode] = r.code === 0 ? true : firstLine(r);
+      if (r.code === 0) await host.exec(detachArgv(mode, 'a0', ns), { check: false });
+    }
+    return out;
+  } finally {
+    await undo.unwind();
+  }
 }
 
 // --- the driver ----------------------------------------------------------------------------------
