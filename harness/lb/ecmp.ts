@@ -323,8 +323,7 @@ const round = (ms: number) => Math.round(ms * 100) / 100;
 // --- the driver --------------------------------------------------------------------------------
 
 export interface EcmpDeployed extends Deployed {
-  /** One entry per setBackends call, in order. */
-  updateDelaysMs(): number[];
+  /** One entry per setBackends call that changed the set, in order. */
   updateDelays(): UpdateDelay[];
 }
 
@@ -624,7 +623,8 @@ export const ecmp: LbDriver<Spec> = {
         current = members;
         ctx.log(`ecmp: ${d.from} → ${d.to} nexthops on ${lb.name} in ${d.ms} ms (${d.source})`);
       },
-      updateDelaysMs: () => delays.map((d) => d.ms),
+      // Empty until a change: a point without changes has no delay to report.
+      timings: (): Record<string, number[]> => (delays.length ? { routeUpdateMs: delays.map((d) => d.ms) } : {}),
       updateDelays: () => delays.map((d) => ({ ...d })),
       async describe() {
         const [version, policy, route, nexthops, extra] = await Promise.all([

@@ -329,6 +329,21 @@ export const nfqueue: LbDriver<Spec> = {
       return text ? (JSON.parse(text) as ProgramStats) : undefined;
     };
 
+    const name = (i: number) => all[i]?.name ?? `#${i}`;
+    const readCounters = async () => {
+      const [stats, queues, chains] = await Promise.all([
+        readStats(),
+        host.exec(['cat', PROC_QUEUE], { check: false }),
+        host.exec(['iptables', '-t', 'mangle', '-L', CHAIN, '-v', '-x', '-n'], { check: false }),
+      ]);
+      const q = parseQueueProc(queues.stdout).find((x) => x.queue === ctx.spec.queue);
+      const hits = queueRuleHits(chains.stdout);
+      // Packets that hit the NFQUEUE rule but reached no verdict of ours: bypassed while no
+      // program was bound, or dropped by the kernel (counted separately).
+      const bypassed = hits !== undefined && stats && q ? hits - stats.packets - q.queueDropped - q.userDropped - q.waiting : undefined;
+      return { stats, q, hits, bypassed, queues };
+    };
+
     const deployed: Deployed = {
       endpoint: { ip: vip, port: ctx.port },
       async setBackends(list) {
@@ -337,22 +352,25 @@ export const nfqueue: LbDriver<Spec> = {
         }
         await send(activeCommand(list.map(indexOf)));
       },
+      async counters() {
+        const { stats, q, hits, bypassed } = await readCounters();
+        const out: Record<string, number> = {};
+        if (stats) {
+          stats.backend_packets.forEach((n, i) => (out[`packets.${name(i)}`] = n));
+          for (const k of ['packets', 'accepted', 'no_backend', 'unparsed', 'enobufs', 'verdict_errors'] as const) out[`program.${k}`] = stats[k];
+        }
+        if (q) Object.assign(out, { 'queue.dropped': q.queueDropped, 'queue.user_dropped': q.userDropped });
+        if (hits !== undefined) out['rule.hits'] = hits;
+        if (bypassed !== undefined) out['bypassed'] = bypassed;
+        return out;
+      },
       async describe() {
-        const [version, stats, queues, chains, rules, routes] = await Promise.all([
+        const [version, { stats, q, hits, bypassed, queues }, rules, routes] = await Promise.all([
           toolVersion(host, [bin, '--version']),
-          readStats(),
-          host.exec(['cat', PROC_QUEUE], { check: false }),
-          host.exec(['iptables', '-t', 'mangle', '-L', CHAIN, '-v', '-x', '-n'], { check: false }),
+          readCounters(),
           host.exec(['ip', 'rule', 'show'], { check: false }),
           host.exec(['ip', '-4', 'route', 'show', 'table', 'all'], { check: false }),
         ]);
-        const q = parseQueueProc(queues.stdout).find((x) => x.queue === ctx.spec.queue);
-        const hits = queueRuleHits(chains.stdout);
-        const name = (i: number) => all[i]?.name ?? `#${i}`;
-        // Packets that hit the NFQUEUE rule but reached no verdict of ours: bypassed while no
-        // program was bound, or dropped by the kernel (counted separately above).
-        const bypassed =
-          hits !== undefined && stats && q ? hits - stats.packets - q.queueDropped - q.userDropped - q.waiting : undefined;
         const mangle = await host.exec(['iptables', '-t', 'mangle', '-S', '-v'], { check: false });
         const config = [
           `# ${NFQ_PROGRAM}: queue ${ctx.spec.queue}, maglev table size ${ctx.spec.tableSize}, ${all.length} backends in the topology`,

@@ -27,6 +27,13 @@ export interface Deployed {
   setBackends(backends: BackendNode[]): Promise<void>;
   /** The LB's version and a dump of its rules/config, stored with every point. */
   describe(): Promise<{ version: string; config: string }>;
+  /**
+   * The datapath's own cumulative counters (per-backend packets, drops, bypassed packets, …) as
+   * flat `name → count`. The runner stores each repetition's difference in `repetition.datapath`.
+   */
+  counters?(): Promise<Record<string, number>>;
+  /** Durations the datapath measured itself, by name in ms (ECMP: route update delays). Stored with the point. */
+  timings?(): Record<string, number[]>;
   /** Remove everything apply() created. Idempotent. */
   teardown(): Promise<void>;
 }

@@ -632,6 +632,17 @@ export const xdp: LbDriver<Spec> = {
         ];
         return { version: `lbbench_xdp ${p.tag}, ${version}`, config: lines.join('\n') };
       },
+      async counters() {
+        const c = await readCounters();
+        const out: Record<string, number> = {};
+        for (const [name, s] of slots) {
+          const [packets = 0n, bytes = 0n] = c.backends[s] ?? [];
+          out[`packets.${name}`] = Number(packets);
+          out[`bytes.${name}`] = Number(bytes);
+        }
+        LBB.drops.forEach((d, i) => (out[`drop.${d}`] = Number(c.drops[i] ?? 0n)));
+        return out;
+      },
       async teardown() {
         torn = true;
         await remove();

@@ -21,12 +21,14 @@ const Repetition = z.looseObject({
   idle: z.looseObject({ waitedS: num, idleFraction: num }).optional(),
   metrics: Metrics,
   raw: z.looseObject({ tool: z.string(), argv: z.array(z.string()), stdout: z.string(), stderr: z.string(), file: z.string().optional() }),
+  datapath: z.record(z.string(), num).optional(),
 });
 const Point = z.looseObject({
   id: z.string().min(1),
   lb: z.looseObject({ kind: z.string(), name: z.string() }),
   params: z.looseObject({ backends: z.int().positive() }),
   lbDescribe: z.looseObject({ version: z.string(), config: z.string() }).optional(),
+  datapathTimings: z.record(z.string(), z.array(num.nonnegative())).optional(),
   repetitions: z.array(Repetition),
   error: z.string().optional(),
 });

@@ -45,6 +45,8 @@ export interface Repetition {
   idle?: { waitedS: number; idleFraction: number };
   metrics: Metrics;
   raw: { tool: string; argv: string[]; stdout: string; stderr: string; file?: string };
+  /** What the datapath's own counters (XDP maps, the NFQUEUE program, …) counted during this repetition. */
+  datapath?: Record<string, number>;
 }
 
 export interface PointResult {
@@ -54,6 +56,8 @@ export interface PointResult {
   params: { backends: number; [p: string]: unknown };
   /** The LB's own version and a dump of its rules/config, taken after apply(). */
   lbDescribe?: { version: string; config: string };
+  /** Durations the datapath measured itself over the point, in ms (ECMP: route update delays). */
+  datapathTimings?: Record<string, number[]>;
   repetitions: Repetition[];
   /** Set when the point failed; the run goes on with the next point. */
   error?: string;

@@ -155,6 +155,11 @@ export class ResultWriter {
     await this.flush();
   }
 
+  async setPointTimings(meta: PointMeta, timings: Record<string, number[]>): Promise<void> {
+    this.point(meta).datapathTimings = structuredClone(timings);
+    await this.flush();
+  }
+
   /** Marks the point failed; repetitions already recorded are kept. */
   async setPointError(meta: PointMeta, error: unknown): Promise<void> {
     this.point(meta).error = errorText(error);

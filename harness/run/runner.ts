@@ -170,10 +170,11 @@ async function runPoint(topo: NetnsTopology, point: PlannedPoint, c: PointContex
   await c.writer.startPoint(meta);
   const ledger = new Teardown();
   const release = c.teardown.add(`load balancer ${point.lb.name}`, () => ledger.unwind());
+  let deployed: Deployed | undefined;
   try {
     const backends = topo.backends.slice(0, point.params.backends);
     const driver = getLbDriver(point.lb.kind);
-    const deployed: Deployed = await driver.apply({
+    deployed = await driver.apply({
       topo,
       spec: point.lb as never,
       backends,
@@ -183,7 +184,8 @@ async function runPoint(topo: NetnsTopology, point: PlannedPoint, c: PointContex
       log: c.log,
       cpus: c.cpus.servers,
     });
-    ledger.add(`teardown ${point.lb.name}`, () => deployed.teardown());
+    const live = deployed;
+    ledger.add(`teardown ${point.lb.name}`, () => live.teardown());
     await c.writer.setPointDescribe(meta, await deployed.describe());
 
     const load = { ...c.scenario.load, connections: point.params.connections, threads: point.params.threads };
@@ -196,6 +198,7 @@ async function runPoint(topo: NetnsTopology, point: PlannedPoint, c: PointContex
         await runLoad(topo.client.host, c.loadDriver, { load, target, durationS: load.warmup, cpus: c.cpus.generator, workDir }, { signal: c.signal });
       }
       const before = await topo.backendCounters();
+      const dpBefore = await deployed.counters?.();
       const startedAt = new Date().toISOString();
       const { metrics, output } = await runLoad(
         topo.client.host,
@@ -204,6 +207,7 @@ async function runPoint(topo: NetnsTopology, point: PlannedPoint, c: PointContex
         { signal: c.signal },
       );
       const after = await topo.backendCounters();
+      const dpAfter = await deployed.counters?.();
       if (metrics.requests === 0) {
         // A complete wrk report of zero requests is a dead LB, not a data point (its latencies are NaN).
         throw new ProvisionError(
@@ -218,6 +222,7 @@ async function runPoint(topo: NetnsTopology, point: PlannedPoint, c: PointContex
         idle,
         metrics: { ...metrics, perBackend } satisfies Metrics,
         raw: { tool: c.loadDriver.name, argv: output.argv, stdout: output.stdout, stderr: output.stderr },
+        ...(dpBefore && dpAfter ? { datapath: counterDelta(dpBefore, dpAfter) } : {}),
       };
       await c.writer.addRepetition(meta, repetition);
       c.log(`    rep ${rep + 1}/${point.repetitions}: ${fmtRate(metrics.requestsPerSec)} req/s, p99 ${(metrics.latencyUs.p99 / 1000).toFixed(2)} ms${errSuffix(metrics)}`);
@@ -227,10 +232,22 @@ async function runPoint(topo: NetnsTopology, point: PlannedPoint, c: PointContex
     await c.writer.setPointError(meta, e);
     c.log(`    point failed: ${e instanceof LbbError ? e.message : (e as Error).stack ?? e}`);
   } finally {
+    const timings = deployed?.timings?.();
+    if (timings && Object.keys(timings).length) await c.writer.setPointTimings(meta, timings);
     await release();
   }
   // Let sockets in TIME_WAIT and conntrack entries of this LB not bleed into the next one.
   await sleep(100);
+}
+
+/** What cumulative counters counted between two snapshots; a counter that went backwards (a restart) keeps its new value. */
+export function counterDelta(before: Record<string, number>, after: Record<string, number>): Record<string, number> {
+  return Object.fromEntries(
+    Object.entries(after).map(([k, v]) => {
+      const b = before[k] ?? 0;
+      return [k, v >= b ? v - b : v];
+    }),
+  );
 }
 
 /** Requests each backend served between two counter snapshots; each snapshot read is itself one request. */
