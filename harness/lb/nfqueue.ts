@@ -58,16 +58,16 @@ export const PREF_BASE = 1000;
  * is saved to conntrack in FORWARD, after routing has used it, and only while the connection has
  * none (later packets restore it and skip the queue).
  */
-export function mangleRestoreInput(queue: number): string {
+export function mangleRestoreInput(queue: number, state: 'stateless' | 'conntrack' = 'conntrack'): string {
+  const sticky = state === 'conntrack';
   return [
     '*mangle',
     `:${CHAIN} - [0:0]`,
     `:${SAVE_CHAIN} - [0:0]`,
-    `-A ${CHAIN} -j CONNMARK --restore-mark`,
-    `-A ${CHAIN} -m mark ! --mark 0 -j RETURN`,
+    ...(sticky ? [`-A ${CHAIN} -j CONNMARK --restore-mark`, `-A ${CHAIN} -m mark ! --mark 0 -j RETURN`] : []),
     // --queue-bypass: while no program is bound, packets pass unmarked instead of being dropped.
     `-A ${CHAIN} -j NFQUEUE --queue-num ${queue} --queue-bypass`,
-    `-A ${SAVE_CHAIN} -m connmark --mark 0 -m mark ! --mark 0 -j CONNMARK --save-mark`,
+    ...(sticky ? [`-A ${SAVE_CHAIN} -m connmark --mark 0 -m mark ! --mark 0 -j CONNMARK --save-mark`] : []),
     'COMMIT',
     '',
   ].join('\n');
@@ -318,7 +318,7 @@ export const nfqueue: LbDriver<Spec> = {
       // Connections keep their mark in conntrack; the next LB on this node must start clean.
       await host.exec(['conntrack', '-F'], { check: false });
     });
-    await host.exec(['iptables-restore', '-n'], { input: mangleRestoreInput(ctx.spec.queue) });
+    await host.exec(['iptables-restore', '-n'], { input: mangleRestoreInput(ctx.spec.queue, ctx.spec.state) });
     for (const j of jumps) await host.exec(['iptables', '-t', 'mangle', '-A', ...j]);
     ctx.log(`nfqueue: ${NFQ_PROGRAM} on queue ${ctx.spec.queue}, maglev ${ctx.spec.tableSize}, active ${active.join(',') || '-'} of ${all.length}`);
 
@@ -373,7 +373,8 @@ export const nfqueue: LbDriver<Spec> = {
         ]);
         const mangle = await host.exec(['iptables', '-t', 'mangle', '-S', '-v'], { check: false });
         const config = [
-          `# ${NFQ_PROGRAM}: queue ${ctx.spec.queue}, maglev table size ${ctx.spec.tableSize}, ${all.length} backends in the topology`,
+          `# ${NFQ_PROGRAM}: queue ${ctx.spec.queue}, maglev table size ${ctx.spec.tableSize}, ${all.length} backends in the topology, ` +
+            (ctx.spec.state === 'stateless' ? 'stateless (every packet queued)' : 'conntrack (first packet queued, mark kept in conntrack)'),
           `# active: ${stats ? stats.active.map(name).join(',') || '-' : 'unknown (program not answering)'}`,
           stats
             ? `# table shares: ${stats.table_shares.map((n, i) => `${name(i)}=${n}`).join(' ')}`

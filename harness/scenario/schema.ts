@@ -127,6 +127,11 @@ export const NfqueueSpec = z
     ...common,
     tableSize: Prime.default(997).meta({ description: 'Maglev lookup table size: a prime, ideally ≥ 100 × backends.' }),
     queue: z.int().min(0).max(65535).default(0).meta({ description: 'NFQUEUE queue number.' }),
+    state: z.enum(['stateless', 'conntrack']).default('stateless').meta({
+      description:
+        'stateless: every packet to the VIP is queued and placed by the maglev table, so a backend change moves the connections whose slot changed (the design under test). ' +
+        'conntrack: only a connection\'s first packet is queued and its mark kept in conntrack, so connections stay where they started.',
+    }),
   })
   .meta({ description: 'Our user-space maglev LB on NFQUEUE: verdict with a fwmark, policy routing to the backend (VIP on the backends).' });
 

@@ -154,6 +154,11 @@ test('mangle chains: restore, skip marked, queue with bypass; save the mark afte
       '',
     ].join('\n'),
   );
+  assert.equal(
+    mangleRestoreInput(0, 'stateless'),
+    ['*mangle', ':LBB_NFQ - [0:0]', ':LBB_NFQ_SAVE - [0:0]', '-A LBB_NFQ -j NFQUEUE --queue-num 0 --queue-bypass', 'COMMIT', ''].join('\n'),
+    'stateless: every packet is queued, no mark is kept',
+  );
   assert.deepEqual(mangleJumps(VIP, 8080), [
     ['PREROUTING', '-d', `${VIP}/32`, '-p', 'tcp', '--dport', '8080', '-j', 'LBB_NFQ'],
     ['FORWARD', '-d', `${VIP}/32`, '-p', 'tcp', '--dport', '8080', '-j', 'LBB_NFQ_SAVE'],

@@ -1,10 +1,11 @@
 // lbbench-nfq: lbbench's user-space maglev load balancer on NFQUEUE.
 //
-// The kernel queues a flow's first packet (iptables marks the rest from conntrack); we hash its
-// 5-tuple into a maglev table of the active backends and accept it with fwmark = backend + 1, which
-// policy routing turns into "send to that backend". Single-threaded on purpose: one queue did
-// ~90k verdicts/s here, far above the connection rates the harness can generate, and a single
-// thread makes the table swap trivially atomic.
+// The kernel queues packets to the VIP — every packet (stateless, the default) or only a flow's
+// first one (the driver's conntrack mode marks the rest from conntrack); we hash the 5-tuple into a
+// maglev table of the active backends and accept with fwmark = backend + 1, which policy routing
+// turns into "send to that backend". Single-threaded on purpose: one queue did ~90k verdicts/s
+// here, and a single thread makes the table swap trivially atomic; in stateless mode that rate is
+// the LB's ceiling, which is what a benchmark of this design should show.
 //
 //   lbbench-nfq --queue N --table-size M --backends K [--active LIST] --control SOCK [--stats FILE]
 //   lbbench-nfq --control SOCK --send COMMAND          (prints the reply; exit 0 on "ok")
