@@ -10,6 +10,7 @@ import { iptablesDnat } from './iptables-dnat.ts';
 import { nftables } from './nftables.ts';
 import { nginx } from './nginx.ts';
 import { haproxy } from './haproxy.ts';
+import { ipvs } from './ipvs.ts';
 import { ecmp } from './ecmp.ts';
 import { nfqueue } from './nfqueue.ts';
 import { xdp } from './xdp.ts';
@@ -20,6 +21,7 @@ export const lbDrivers: { [K in LbKind]: LbDriver<Extract<LbSpec, { kind: K }>> 
   nftables,
   nginx,
   haproxy,
+  ipvs,
   ecmp,
   nfqueue,
   xdp,

@@ -25,6 +25,8 @@ export interface Deployed {
   endpoint: { ip: string; port: number };
   /** Change the backend set while running (scale events). Must not drop the LB itself. */
   setBackends(backends: BackendNode[]): Promise<void>;
+  /** Change backend weights while running (LBs with weighted schedulers). Names not given keep theirs. */
+  setWeights?(weights: Record<string, number>): Promise<void>;
   /** The LB's version and a dump of its rules/config, stored with every point. */
   describe(): Promise<{ version: string; config: string }>;
   /**

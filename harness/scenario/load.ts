@@ -257,7 +257,7 @@ function unknownKey(key: string, valid: string[]): string {
 }
 
 function unknownDiscriminator(disc: string, options: readonly unknown[], value: unknown, ctx: Ctx, path: Path): string {
-  const kinds = options.map(String);
+  const kinds = options.filter((o) => o !== undefined).map(String);
   const parentPath = path[path.length - 1] === disc ? path.slice(0, -1) : path;
   const what = unwrap(schemaAt(ctx, parentPath)) === LbSpec ? `load balancer ${disc}` : disc;
   const list = `valid ${disc}s: ${kinds.join(', ')}`;
@@ -360,11 +360,15 @@ function branchFor(s: z.core.$ZodType | undefined, data: unknown): z.core.$ZodTy
   if (u instanceof z.ZodDiscriminatedUnion) {
     const disc = u._zod.def.discriminator;
     const tag = valueAt(data, [disc]);
-    return options.find((o) => o instanceof z.ZodObject && literalValues(o.shape[disc]).includes(tag));
+    // A left-out tag selects the option whose tag has a default (topology kind: netns).
+    return options.find(
+      (o) => o instanceof z.ZodObject && (tag === undefined ? o.shape[disc]?.safeParse(undefined).success : literalValues(o.shape[disc]).includes(tag)),
+    );
   }
   const isList = Array.isArray(data);
   const isMapLike = data !== null && typeof data === 'object' && !isList;
-  return options.find((o) => (isMapLike && o instanceof z.ZodObject) || (isList && o instanceof z.ZodArray));
+  const picked = options.find((o) => (isMapLike && (o instanceof z.ZodObject || o instanceof z.ZodUnion)) || (isList && o instanceof z.ZodArray));
+  return picked instanceof z.ZodUnion ? branchFor(picked, data) : picked;
 }
 
 function literalValues(s: z.core.$ZodType | undefined): unknown[] {

@@ -93,6 +93,25 @@ export const HaproxySpec = z
   })
   .meta({ description: 'haproxy in tcp (L4) or http (L7) mode.' });
 
+export const IpvsSpec = z
+  .strictObject({
+    kind: z.literal('ipvs'),
+    ...common,
+    mode: z
+      .enum(['nat', 'tun', 'dr'])
+      .default('nat')
+      .meta({ description: 'nat: masquerading (replies return through the director); tun: IP-in-IP to the real servers; dr: direct routing by MAC rewrite. tun and dr answer straight from the backends.' }),
+    scheduler: z
+      .enum(['rr', 'wrr', 'lc', 'wlc', 'sh', 'mh'])
+      .default('rr')
+      .meta({ description: 'IPVS scheduler (ipvsadm -s): round robin, weighted, least-connection, source hash, maglev hash.' }),
+    weights: z
+      .record(z.string().regex(/^be\d+$/, { message: 'backend names are be0, be1, …' }), z.int().min(0).max(65535))
+      .optional()
+      .meta({ description: 'Initial weight per backend name (default 1 each); wrr/wlc/mh honour them.' }),
+  })
+  .meta({ description: 'Linux IPVS (needs a kernel with ip_vs: on this project\'s hosts, a qemu topology).' });
+
 const Prime = z
   .int()
   .min(7)
@@ -148,7 +167,7 @@ export const XdpSpec = z
   .meta({ description: 'Our BPF LB: maglev over the 5-tuple in a map, DSR by MAC rewrite (VIP on the backends).' });
 
 export const LbSpec = z
-  .discriminatedUnion('kind', [RouterSpec, IptablesDnatSpec, NftablesSpec, NginxSpec, HaproxySpec, EcmpSpec, NfqueueSpec, XdpSpec])
+  .discriminatedUnion('kind', [RouterSpec, IptablesDnatSpec, NftablesSpec, NginxSpec, HaproxySpec, IpvsSpec, EcmpSpec, NfqueueSpec, XdpSpec])
   .meta({ description: 'One load balancer under test, chosen by kind.' });
 export type LbSpec = z.output<typeof LbSpec>;
 /** An LbSpec after loading: the name default (kind, or kind-mode) has been filled in. */
@@ -173,9 +192,7 @@ export const LoadSpec = z
   .meta({ description: 'How load is generated at every point.' });
 export type LoadSpec = z.output<typeof LoadSpec>;
 
-export const NetnsTopologySpec = z
-  .strictObject({
-    kind: z.literal('netns').default('netns').meta({ description: 'Network namespaces on this host.' }),
+const netnsLayout = {
     backends: z
       .int()
       .min(1)
@@ -188,9 +205,34 @@ export const NetnsTopologySpec = z
       .max(16)
       .default(1)
       .meta({ description: 'nginx worker processes per backend.' }),
+};
+
+export const NetnsTopologySpec = z
+  .strictObject({
+    kind: z.literal('netns').default('netns').meta({ description: 'Network namespaces on this host.' }),
+    ...netnsLayout,
   })
   .meta({ description: 'Client, router, LB node and backends as network namespaces on one host.' });
-export const TopologySpec = NetnsTopologySpec;
+
+export const QemuTopologySpec = z
+  .strictObject({
+    kind: z.literal('qemu').meta({ description: 'The netns topology inside a Debian guest booted with qemu (a kernel with ip_vs, ipip, netem).' }),
+    ...netnsLayout,
+    guest: z
+      .strictObject({
+        memoryMb: z.int().min(256).max(65536).default(2048).meta({ description: 'Guest memory in MiB.' }),
+        cpus: z.int().min(1).max(64).default(2).meta({ description: 'Guest vCPUs.' }),
+        accel: z
+          .enum(['auto', 'kvm', 'tcg'])
+          .default('auto')
+          .meta({ description: 'auto: KVM when it really boots a guest here, else TCG (software; numbers only comparable within the guest).' }),
+      })
+      .prefault({})
+      .meta({ description: 'The guest machine.' }),
+  })
+  .meta({ description: 'The whole netns topology inside one qemu guest (image from vm-images/, cached).' });
+
+export const TopologySpec = z.discriminatedUnion('kind', [NetnsTopologySpec, QemuTopologySpec]);
 export type TopologySpec = z.output<typeof TopologySpec>;
 
 export const SweepSpec = z

@@ -1,11 +1,13 @@
 import { randomBytes } from 'node:crypto';
 import { mkdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
-import { LocalHost, NetnsHost } from '../host/local.ts';
+import { LocalHost } from '../host/local.ts';
+import { nsHost } from '../host/netns.ts';
 import type { Host } from '../host/types.ts';
 import type { Teardown } from '../teardown.ts';
 import { ConfigError, ProvisionError } from '../errors.ts';
 import { PLAN, NAME_PREFIX } from './address-plan.ts';
+import { parseStubStatus } from './stub-status.ts';
 import { WORK_ROOT, writeOwner } from './leftovers.ts';
 import type { BackendNode, LbNode, Node, Topology } from './types.ts';
 import {
@@ -89,9 +91,17 @@ export async function buildNetnsTopology(
   };
   const all = [ns.client, ns.lb, ns.sw, ...ns.be];
   const workDir = join(WORK_ROOT, runId);
-  await mkdir(workDir, { recursive: true });
-  teardown.add(`remove ${workDir}`, () => rm(workDir, { recursive: true, force: true }));
-  await writeOwner(workDir, runId, prefix);
+  // On this machine the owner file lets `lbbench down` tell live runs from leftovers; a guest's
+  // leftovers go with the guest.
+  const local = root instanceof LocalHost && root.name === 'local';
+  if (local) {
+    await mkdir(workDir, { recursive: true });
+    teardown.add(`remove ${workDir}`, () => rm(workDir, { recursive: true, force: true }));
+    await writeOwner(workDir, runId, prefix);
+  } else {
+    await root.exec(['mkdir', '-p', workDir]);
+    teardown.add(`remove ${workDir} on ${root.name}`, () => root.exec(['rm', '-rf', workDir], { check: false }));
+  }
 
   const existing = new Set((await root.exec(['ip', 'netns', 'list'])).stdout.split('\n').map((l) => l.split(' ')[0]));
   const clash = all.find((n) => existing.has(n));
@@ -167,7 +177,7 @@ export async function buildNetnsTopology(
   const backends: BackendNode[] = ns.be.map((b, i) => ({
     name: `be${i}`,
     ns: b,
-    host: new NetnsHost(b),
+    host: nsHost(root, b),
     ip: PLAN.backendIp(i),
     port: BACKEND_PORT,
     statusPort: BACKEND_STATUS_PORT,
@@ -188,11 +198,11 @@ export async function buildNetnsTopology(
   }
   log(`${servers.length} backend nginx servers up`);
 
-  const client: Node = { name: 'client0', ns: ns.client, host: new NetnsHost(ns.client), ip: PLAN.clientIp(0) };
+  const client: Node = { name: 'client0', ns: ns.client, host: nsHost(root, ns.client), ip: PLAN.clientIp(0) };
   const lb: LbNode = {
     name: 'lb0',
     ns: ns.lb,
-    host: new NetnsHost(ns.lb),
+    host: nsHost(root, ns.lb),
     ip: PLAN.lbBackendIp(0),
     clientIf: 'eth0',
     clientIp: PLAN.clientGw,
@@ -211,10 +221,21 @@ export async function buildNetnsTopology(
     workDir,
     namespaces: all,
     async backendCounters() {
-      const counts = await Promise.all(servers.map((s) => backendRequests(s.statusSocket)));
+      const counts = local
+        ? await Promise.all(servers.map((s) => backendRequests(s.statusSocket)))
+        : await remoteBackendRequests(root, servers.map((s) => s.statusSocket));
       return Object.fromEntries(servers.map((s, i) => [s.name, counts[i]!]));
     },
   };
+}
+
+/** All counters in one command: over SSH to a TCG guest every command costs seconds. */
+async function remoteBackendRequests(root: Host, sockets: string[]): Promise<number[]> {
+  const script = 'for s; do curl -sS --max-time 3 --unix-socket "$s" http://lbbench/ || exit 1; printf "%s\\n" "--lbbench--"; done';
+  const out = (await root.exec(['sh', '-c', script, 'sh', ...sockets])).stdout;
+  const pages = out.split('--lbbench--\n').slice(0, sockets.length);
+  if (pages.length !== sockets.length) throw new ProvisionError(`read ${pages.length} of ${sockets.length} backend counters on ${root.name}`);
+  return pages.map((p) => parseStubStatus(p).requests);
 }
 
 async function runBatch(root: Host, ns: string | null, lines: string[]): Promise<void> {

@@ -3,6 +3,7 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { Teardown } from '../../harness/teardown.ts';
+import { PreflightError } from '../../harness/errors.ts';
 import { buildNetnsTopology, type NetnsTopology } from '../../harness/topology/netns.ts';
 import { lbDrivers } from '../../harness/lb/index.ts';
 import { LbSpec } from '../../harness/scenario/schema.ts';
@@ -23,6 +24,9 @@ const SPECS = [
   { kind: 'nginx', mode: 'l7' },
   { kind: 'haproxy', mode: 'tcp' },
   { kind: 'haproxy', mode: 'http' },
+  // Runs where the kernel has ip_vs (test/e2e/ipvs-vm.test.ts runs all modes in a guest); here
+  // its preflight must say why not, and the test shows that reason as its skip.
+  { kind: 'ipvs', mode: 'nat' },
   { kind: 'ecmp', mode: 'static', nexthops: 'classic' },
   { kind: 'ecmp', mode: 'static', nexthops: 'resilient' },
   { kind: 'ecmp', mode: 'bgp', nexthops: 'classic' },
@@ -63,9 +67,17 @@ test('every registered LB kind is covered here', () => {
 
 for (const raw of SPECS) {
   const spec = LbSpec.parse(raw);
-  const label = [spec.kind, ...(['mode', 'algorithm', 'nexthops', 'attach'] as const).map((k) => (k in spec ? String((spec as Record<string, unknown>)[k]) : ''))].filter(Boolean).join(' ');
-  test(`${label}: spreads, follows setBackends, cleans up`, { skip }, async () => {
+  const label = [spec.kind, ...(['mode', 'algorithm', 'nexthops', 'attach', 'scheduler'] as const).map((k) => (k in spec ? String((spec as Record<string, unknown>)[k]) : ''))].filter(Boolean).join(' ');
+  test(`${label}: spreads, follows setBackends, cleans up`, { skip }, async (t) => {
     const driver = lbDrivers[spec.kind] as (typeof lbDrivers)['nginx'];
+    try {
+      await driver.preflight(topo.root, spec as never);
+    } catch (e) {
+      if (!(e instanceof PreflightError)) throw e;
+      assert.ok(e.hint, `${label}: a preflight failure says how to fix it`);
+      t.skip(`${e.message} — ${e.hint}`);
+      return;
+    }
     const ledger = new Teardown();
     try {
       const deployed = await driver.apply({

@@ -10,7 +10,7 @@ import { scenarioJsonSchema } from '../../harness/scenario/jsonschema.ts';
 
 const yaml = (...lines: string[]) => lines.join('\n') + '\n';
 const MINIMAL = yaml('name: t', 'loadBalancers:', '  - kind: router');
-const KINDS = 'router, iptables-dnat, nftables, nginx, haproxy, ecmp, nfqueue, xdp';
+const KINDS = 'router, iptables-dnat, nftables, nginx, haproxy, ipvs, ecmp, nfqueue, xdp';
 
 /** A throw-away project root with its own topologies/, so messages do not depend on the checkout. */
 let root: string;
@@ -337,12 +337,12 @@ describe('invalid scenarios: every problem, with file:line:col and what to write
   });
 
   test('inline topology with a wrong key or type', async () => {
-    await assertProblems(MINIMAL + 'topology: {kind: vm, workers: 2}\n', [
-      's.yaml:4:18: topology.kind: invalid value "vm"; allowed values: netns',
-      's.yaml:4:22: topology.workers: unknown key "workers"; valid keys: kind, backends, backendWorkers',
+    await assertProblems(MINIMAL + 'topology: {kind: vm, workers: 2}\n', ['s.yaml:4:18: topology.kind: unknown kind "vm"; valid kinds: netns, qemu']);
+    await assertProblems(MINIMAL + 'topology: {kind: netns, workers: 2}\n', [
+      's.yaml:4:25: topology.workers: unknown key "workers"; valid keys: kind, backends, backendWorkers',
     ]);
     await assertProblems(MINIMAL + 'topology: 5\n', [
-      's.yaml:4:11: topology: expected a string or a map (keys: kind, backends, backendWorkers), got 5',
+      's.yaml:4:11: topology: expected a string or a map with "kind:" (one of netns, qemu), got 5',
     ]);
   });
 
