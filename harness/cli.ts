@@ -5,7 +5,7 @@ import { rm } from 'node:fs/promises';
 import yargs, { type Argv } from 'yargs';
 import { ConfigError, Interrupted, LbbError } from './errors.ts';
 import { Duration, type Scenario } from './scenario/schema.ts';
-import { loadScenario } from './scenario/load.ts';
+import { loadScenario, loadTopology } from './scenario/load.ts';
 import { describePlan, plan } from './scenario/plan.ts';
 import { scenarioJsonSchema } from './scenario/jsonschema.ts';
 import { runScenario, selectPoints } from './run/runner.ts';
@@ -15,9 +15,10 @@ import { readResult } from './results/reader.ts';
 import { LocalHost, setDetachedSpawns } from './host/local.ts';
 import { deleteNamespaces, listNamespaces } from './topology/netns.ts';
 import { findLeftovers } from './topology/leftovers.ts';
-import { doctor, setup } from './setup.ts';
+import { doctor, doctorBaremetal, PACKAGES, setup, TEST_PACKAGES } from './setup.ts';
 import { buildNfqueue } from './lb/nfqueue.ts';
 import { buildXdp } from './lb/xdp.ts';
+import { ensureImage, imageDirFor, readImage } from '../vm-images/build.ts';
 
 export interface Io {
   out: (s: string) => void;
@@ -173,21 +174,54 @@ function buildParser(argv: string[], io: Io, setExit: (code: number) => void): A
         io.out(`removed ${names.length} namespaces and ${dirs.length} work dirs`);
       },
     )
-    .command('setup', 'apt-get install the system tools lbbench needs (idempotent)', {}, async () => {
-      const host = new LocalHost();
-      const installed = await setup(host, io.out);
-      io.out(installed.length ? `installed ${installed.join(' ')}` : 'packages: nothing to do');
-      // Our own datapaths are compiled here, against this host's headers (make rebuilds only on change).
-      io.out(`built ${await buildNfqueue(host)}`);
-      io.out(`built ${await buildXdp(host)}`);
-    })
-    .command('doctor', 'check root, kernel features and tools, with the fix for each problem', {}, async () => {
-      const checks = await doctor(new LocalHost());
-      for (const c of checks) io.out(`${c.ok ? 'ok  ' : 'FAIL'} ${c.name}: ${c.detail}${!c.ok && c.fix ? `\n     fix: ${c.fix}` : ''}`);
-      const bad = checks.filter((c) => !c.ok).length;
-      io.out(bad ? `${bad} problem(s)` : 'all good');
-      if (bad) setExit(3);
-    })
+    .command(
+      'setup',
+      'apt-get install the system tools lbbench needs (idempotent)',
+      { tests: { type: 'boolean', default: false, describe: 'also what the test suite needs (openssh-server: starts a system sshd where systemd runs)' } },
+      async (a) => {
+        const host = new LocalHost();
+        const installed = await setup(host, io.out, a.tests ? TEST_PACKAGES : PACKAGES);
+        io.out(installed.length ? `installed ${installed.join(' ')}` : 'packages: nothing to do');
+        // Our own datapaths are compiled here, against this host's headers (make rebuilds only on change).
+        io.out(`built ${await buildNfqueue(host)}`);
+        io.out(`built ${await buildXdp(host)}`);
+      },
+    )
+    .command(
+      'doctor',
+      'check root, kernel features and tools, with the fix for each problem',
+      { topology: { type: 'string', describe: 'also check every host of this topology file (bare-metal: over SSH)' } },
+      async (a) => {
+        const checks = await doctor(new LocalHost());
+        if (a.topology) {
+          const t = await loadTopology(a.topology);
+          if (t.kind === 'baremetal') checks.push(...(await doctorBaremetal(t)));
+        }
+        for (const c of checks) io.out(`${c.ok ? 'ok  ' : 'FAIL'} ${c.name}: ${c.detail}${!c.ok && c.fix ? `\n     fix: ${c.fix}` : ''}`);
+        const bad = checks.filter((c) => !c.ok).length;
+        io.out(bad ? `${bad} problem(s)` : 'all good');
+        if (bad) setExit(3);
+      },
+    )
+    .command(
+      'vm-image <action>',
+      'the Debian guest image qemu topologies boot: `build` it (cached per recipe) or print its `path`',
+      (y) =>
+        y
+          .positional('action', { choices: ['build', 'path'] as const, demandOption: true })
+          .option('force', { type: 'boolean', default: false, describe: 'build: rebuild even if the cached image is current' }),
+      async (a) => {
+          if (a.action === 'path') {
+            const { dir, hash } = await imageDirFor();
+            const img = await readImage(dir);
+            io.out(img ? dir : `${dir} (recipe ${hash}: not built yet; run: lbbench vm-image build)`);
+            if (!img) setExit(3);
+            return;
+          }
+          const img = await ensureImage(io.out, { rebuild: a.force });
+          io.out(`${img.dir} (kernel ${img.kernelVersion}, built ${img.builtAt})`);
+      },
+    )
     .command('schema', 'print the JSON schema of scenario files', {}, () => {
       io.out(JSON.stringify(scenarioJsonSchema(), null, 2));
     })

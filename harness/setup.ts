@@ -4,7 +4,9 @@ import type { Host } from './host/types.ts';
 import { LbbError } from './errors.ts';
 import { lbDrivers } from './lb/index.ts';
 import { probeXdpAttach } from './lb/xdp.ts';
-import { LbSpec } from './scenario/schema.ts';
+import { LbSpec, type TopologySpec } from './scenario/schema.ts';
+import { Teardown } from './teardown.ts';
+import { connectAll } from './topology/baremetal.ts';
 
 export interface Requirement {
   /** Command looked for on PATH. */
@@ -15,6 +17,8 @@ export interface Requirement {
   version?: string[];
   /** Extra file that must exist (e.g. a module the package ships). */
   file?: string;
+  /** Only the test suite needs it: installed by `setup --tests`, not reported missing by doctor. */
+  testsOnly?: boolean;
 }
 
 export const REQUIREMENTS: Requirement[] = [
@@ -45,12 +49,20 @@ export const REQUIREMENTS: Requirement[] = [
   { cmd: 'ethtool', pkg: 'ethtool', why: 'veth offloads for native XDP', version: ['ethtool', '--version'] },
   { cmd: 'gcc', pkg: 'libc6-dev', why: 'headers for the datapaths', file: '/usr/include/x86_64-linux-gnu/asm/types.h' },
   { cmd: 'trafgen', pkg: 'netsniff-ng', why: 'packet-rate benchmark', version: ['trafgen', '--version'] },
+  { cmd: 'qemu-system-x86_64', pkg: 'qemu-system-x86', why: 'VM guests for what this kernel lacks (IPVS, ipip, netem)', version: ['qemu-system-x86_64', '--version'] },
+  { cmd: 'setpriv', pkg: 'util-linux', why: 'qemu guests die with the harness (--pdeathsig)' },
+  { cmd: 'debootstrap', pkg: 'debootstrap', why: 'building the VM guest image', version: ['debootstrap', '--version'] },
+  { cmd: 'mkfs.ext4', pkg: 'e2fsprogs', why: 'the VM image disk (mkfs.ext4 -d, no loop mount)', version: ['mkfs.ext4', '-V'] },
+  { cmd: 'ssh-keygen', pkg: 'openssh-client', why: 'VM image keys (client key, pinned guest host key)' },
+  // /usr/sbin/sshd: found because root's PATH (and sudo's secure_path) has /usr/sbin. Installing
+  // the package starts and enables the system sshd where systemd runs, so only `setup --tests`
+  // (what CI runs) installs it; the tests run their own sshd in namespaces.
+  { cmd: 'sshd', pkg: 'openssh-server', why: 'SSH hosts in tests (real sshd)', version: ['sshd', '-V'], testsOnly: true },
   { cmd: 'curl', pkg: 'curl', why: 'backend counters on remote hosts', version: ['curl', '--version'] },
-  { cmd: 'qemu-system-x86_64', pkg: 'qemu-system-x86', why: 'guests for IPVS (this kernel has none)', version: ['qemu-system-x86_64', '--version'] },
-  { cmd: 'debootstrap', pkg: 'debootstrap', why: 'building the guest image', version: ['debootstrap', '--version'] },
 ];
 
-export const PACKAGES = [...new Set(REQUIREMENTS.map((r) => r.pkg))];
+export const PACKAGES = [...new Set(REQUIREMENTS.filter((r) => !r.testsOnly).map((r) => r.pkg))];
+export const TEST_PACKAGES = [...new Set(REQUIREMENTS.map((r) => r.pkg))];
 
 export async function installedPackages(host: Host, pkgs: string[]): Promise<Set<string>> {
   const r = await host.exec(['dpkg-query', '-W', '-f=${Package} ${Status}\\n', ...pkgs], { check: false });
@@ -97,7 +109,7 @@ export async function doctor(host: Host): Promise<Check[]> {
   const kernel = (await probe(host, ['uname', '-r'])).out;
   checks.push({ name: 'kernel', ok: true, detail: kernel });
 
-  for (const r of REQUIREMENTS) {
+  for (const r of REQUIREMENTS.filter((x) => !x.testsOnly)) {
     const found = await probe(host, ['sh', '-c', 'command -v "$1"', 'sh', r.cmd]);
     let ok = found.ok;
     let detail = found.ok ? found.out : 'not found';
@@ -181,4 +193,41 @@ export async function datapathChecks(host: Host): Promise<Check[]> {
     });
   }
   return checks;
+}
+
+/**
+ * `lbbench doctor --topology FILE` for hosts reached over SSH: every host is connected with its
+ * key checked, then each role is asked for what it will be asked to do.
+ */
+export async function doctorBaremetal(spec: Extract<TopologySpec, { kind: 'baremetal' }>): Promise<Check[]> {
+  const checks: Check[] = [];
+  const td = new Teardown();
+  try {
+    let conn: Awaited<ReturnType<typeof connectAll>>;
+    try {
+      conn = await connectAll(spec, td);
+    } catch (e) {
+      if (!(e instanceof LbbError)) throw e;
+      return [{ name: 'ssh', ok: false, detail: e.message, fix: e.hint }];
+    }
+    const roles: [string, Host, string[]][] = [
+      ['client', conn.client, ['wrk', 'ip']],
+      ['lb', conn.lb, ['ip', 'sysctl', 'curl']],
+      ...conn.backends.map((h, i): [string, Host, string[]] => [`be${i}`, h, ['nginx', 'curl', 'ip']]),
+    ];
+    for (const [role, h, tools] of roles) {
+      const uid = (await probe(h, ['id', '-u'])).out;
+      const kernel = (await probe(h, ['uname', '-r'])).out;
+      checks.push({ name: `${role} ${h.name}: ssh, root`, ok: uid === '0', detail: `uid ${uid}, kernel ${kernel}`, fix: 'log in as root (ssh.user: root) or give the user passwordless root' });
+      for (const t of tools) {
+        const found = await probe(h, ['sh', '-c', 'command -v "$1"', 'sh', t]);
+        const pkg = REQUIREMENTS.find((r) => r.cmd === t)?.pkg ?? t;
+        checks.push({ name: `${role} ${h.name}: ${t}`, ok: found.ok, detail: found.ok ? found.out : 'not found', fix: `apt-get install -y ${pkg} on that host` });
+      }
+    }
+    for (const c of await datapathChecks(conn.lb)) checks.push({ ...c, name: `lb ${conn.lb.name}: ${c.name}` });
+    return checks;
+  } finally {
+    await td.unwind();
+  }
 }

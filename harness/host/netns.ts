@@ -26,6 +26,7 @@ export class NsOnHost implements Host {
         return s.pid;
       },
       argv,
+      ...(s.started ? { started: s.started } : {}),
       exited: s.exited,
       running: () => s.running(),
       stop: (graceMs, signal) => s.stop(graceMs, signal),

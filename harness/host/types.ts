@@ -26,6 +26,11 @@ export interface SpawnOptions {
 /** A process started on a Host and supervised by the harness (never a forked daemon). */
 export interface Spawned {
   readonly pid: number | undefined;
+  /**
+   * Resolves with the PID once it is known (undefined if the process died first). Local hosts
+   * know it at once; a remote host learns it from the process, so read `pid` after this.
+   */
+  readonly started?: Promise<number | undefined>;
   readonly argv: string[];
   /** Resolves when the process exits, with whatever it printed. Never rejects. */
   readonly exited: Promise<ExecResult & { signal?: string }>;

@@ -91,7 +91,8 @@ export const haproxy: LbDriver<Spec> = {
     const argv = ['haproxy', '-W', '-db', '-f', conf, '-p', join(dir, 'haproxy.pid')];
     const proc: Spawned = host.spawn(ctx.cpus ? ['taskset', '-c', ctx.cpus, ...argv] : argv);
     const stop = ctx.teardown.add(`stop haproxy LB on ${host.name}`, () => proc.stop());
-    const master = proc.pid;
+    // Over SSH the PID arrives a moment after the spawn.
+    const master = proc.started ? await proc.started : proc.pid;
 
     const up = await waitFor(
       // The master binds and hands the socket to its worker; only the worker keeps it.

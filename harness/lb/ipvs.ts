@@ -9,10 +9,12 @@ import { ParseError, PreflightError, ProvisionError } from '../errors.ts';
 import { Teardown } from '../teardown.ts';
 import { requireTools, toolVersion } from './preflight.ts';
 import { addVipToBackends, setSysctls } from './vip.ts';
+import { sleep } from '../util/time.ts';
 
 type Spec = Extract<LbSpec, { kind: 'ipvs' }>;
 export type IpvsMode = Spec['mode'];
 
+const ESTIMATOR_MS = 2100;
 const METHOD_FLAG: Record<IpvsMode, string> = { nat: '-m', tun: '-i', dr: '-g' };
 const METHOD_NAME: Record<string, IpvsMode> = { Masq: 'nat', Tunnel: 'tun', Route: 'dr' };
 
@@ -148,12 +150,25 @@ export const ipvs: LbDriver<Spec> = {
 
     // Modules load in the guest's root namespace; services live in the LB node's namespace.
     await probeModules(topo.root, spec);
+    // Connections of a deleted service stay in IPVS's table for minutes and, with the default
+    // expire_nodest_conn=0, drop every packet that matches them — a client reusing a port would
+    // hit the last LB's leftovers. With 1 such a packet expires the entry and is scheduled anew.
+    const nodest = 'net.ipv4.vs.expire_nodest_conn';
+    const wasNodest = (await host.exec(['sysctl', '-n', nodest])).stdout.trim();
+    await host.exec(['sysctl', '-q', '-w', `${nodest}=1`]);
+    mine.add(`restore ${nodest} on ${lb.name} once no connection is left`, async () => {
+      const left = (await host.exec(['ipvsadm', '-Lnc'], { check: false })).stdout.split('\n').filter((l) => /^(TCP|UDP|SCTP)\s/.test(l)).length;
+      if (left === 0) await host.exec(['sysctl', '-q', '-w', `${nodest}=${wasNodest}`], { check: false });
+      else ctx.log(`ipvs: ${left} connection entries remain on ${lb.name}; leaving ${nodest}=1 so they cannot drop the next LB's packets`);
+    });
     const withVip = new Set<string>();
     const prepareBackends = async (list: BackendNode[]) => {
       const fresh = list.filter((b) => !withVip.has(b.name));
       if (spec.mode === 'nat' || !fresh.length) return;
       if (spec.mode === 'dr') await addVipToBackends(fresh, vip, mine);
       else await Promise.all(fresh.map((b) => holdVipOnTunnel(b, vip, mine)));
+      // Where the topology can, replies go straight to the client, as in a real DR/TUN setup.
+      await topo.directReturn?.(fresh, mine);
       fresh.forEach((b) => withVip.add(b.name));
     };
     if (spec.mode !== 'nat') {
@@ -177,7 +192,9 @@ export const ipvs: LbDriver<Spec> = {
       for (const cmd of diffCommands(vip, port, spec.mode, current, next)) await host.exec(['ipvsadm', ...cmd]);
       current = next;
     };
-    const stats = async () => parseStats((await host.exec(['ipvsadm', '-Ln', '-t', `${vip}:${port}`, '--stats', '--exact'])).stdout);
+    // The kernel publishes these counters from its estimator timer, every 2 s: read sooner and the
+    // last packets of a repetition land in the next one.
+    const stats = async () => (await sleep(ESTIMATOR_MS), parseStats((await host.exec(['ipvsadm', '-Ln', '-t', `${vip}:${port}`, '--stats', '--exact'])).stdout));
     const nameOf = (ip: string) => topo.backends.find((b) => b.ip === ip)?.name ?? ip;
 
     const deployed: Deployed = {
@@ -208,6 +225,7 @@ export const ipvs: LbDriver<Spec> = {
         const config = [
           `# ipvs mode=${spec.mode} scheduler=${spec.scheduler} on ${lb.name}` +
             (spec.mode === 'nat' ? '' : `; VIP held by the backends (${spec.mode === 'dr' ? 'lo, arp_ignore=1/arp_announce=2' : 'tunl0, rp_filter=0'})`),
+          `# replies: ${spec.mode === 'nat' ? 'through the director (NAT)' : topo.directReturn ? 'straight to the client, bypassing the director' : 'by your network\'s routing'}`,
           `# weights: ${current.map((s) => `${nameOf(s.ip)}=${s.weight}`).join(' ')}`,
           ...sysctls.stdout.trim().split('\n').map((l) => `# ${l}`),
           list.stdout.trimEnd(),

@@ -122,7 +122,8 @@ export const nginx: LbDriver<Spec> = {
     const argv = ['nginx', '-c', conf, '-p', dir];
     const proc: Spawned = host.spawn(ctx.cpus ? ['taskset', '-c', ctx.cpus, ...argv] : argv);
     const stop = ctx.teardown.add(`stop nginx LB on ${host.name}`, () => proc.stop());
-    const master = proc.pid;
+    // Over SSH the PID arrives a moment after the spawn.
+    const master = proc.started ? await proc.started : proc.pid;
 
     // The master binds, then forks workers that inherit the socket: both must hold it.
     const serving = async () => {

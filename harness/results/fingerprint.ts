@@ -21,6 +21,8 @@ export const FINGERPRINT_SYSCTLS = [
 ] as const;
 
 export interface FingerprintOptions {
+  /** Where the lbbench checkout is, when the measured host is a guest or a remote (default: host). */
+  gitHost?: Host;
   /** Tool name → argv printing its version, e.g. `{ wrk: ['wrk', '-v'] }`. */
   tools: Record<string, string[]>;
   /** Checkout whose git revision is recorded; null skips git. Default: this lbbench checkout. */
@@ -117,7 +119,7 @@ export async function hostFingerprint(host: Host, opts: FingerprintOptions): Pro
     tryExec(host, ['uname', '-r']),
     tryRead(host, '/proc/cpuinfo'),
     tryRead(host, '/proc/meminfo'),
-    root === null ? Promise.resolve(null) : gitInfo(host, root),
+    root === null ? Promise.resolve(null) : gitInfo(opts.gitHost ?? host, root),
     sysctls(host),
     Promise.all(Object.entries(opts.tools).map(async ([name, argv]) => [name, await toolVersion(host, argv)] as const)),
   ]);

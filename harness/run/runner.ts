@@ -6,9 +6,10 @@ import { availableParallelism } from 'node:os';
 import type { Scenario } from '../scenario/schema.ts';
 import { plan, type PlannedPoint } from '../scenario/plan.ts';
 import { Teardown } from '../teardown.ts';
-import { LocalHost } from '../host/local.ts';
 import type { Host } from '../host/types.ts';
-import { buildNetnsTopology, newRunId, type NetnsTopology } from '../topology/netns.ts';
+import { LocalHost } from '../host/local.ts';
+import { newRunId, type NetnsTopology } from '../topology/netns.ts';
+import { openSite, type Site } from '../topology/site.ts';
 import { getLbDriver, lbDrivers } from '../lb/index.ts';
 import { getLoadDriver } from '../load/index.ts';
 import { runLoad } from '../load/run.ts';
@@ -62,7 +63,7 @@ export function selectPoints(points: PlannedPoint[], only?: string[]): PlannedPo
   return chosen;
 }
 
-export async function preflightAll(root: Host, points: PlannedPoint[], load: LoadDriver): Promise<void> {
+export async function preflightAll(root: Host, points: PlannedPoint[], load: LoadDriver, generatorHost: Host = root): Promise<void> {
   const uid = (await root.exec(['id', '-u'])).stdout.trim();
   if (uid !== '0') throw new PreflightError('lbbench run needs root (it creates network namespaces)', 'run it with sudo');
   const seen = new Set<string>();
@@ -72,24 +73,32 @@ export async function preflightAll(root: Host, points: PlannedPoint[], load: Loa
     seen.add(key);
     await getLbDriver(p.lb.kind).preflight(root, p.lb as never);
   }
-  await load.preflight(root);
+  await load.preflight(generatorHost);
 }
 
 export async function runScenario(opts: RunOptions): Promise<RunOutcome> {
   const { scenario } = opts;
   const log = opts.log ?? (() => {});
   const signal = opts.signal ?? new AbortController().signal;
-  const root = opts.root ?? new LocalHost();
   const points = selectPoints(plan(scenario), opts.only);
   const loadDriver = getLoadDriver(scenario.load.generator);
+  const teardown = new Teardown();
 
-  // Nothing is created before every preflight passed.
-  await preflightAll(root, points, loadDriver);
+  // Nothing of the topology is created before every preflight passed; a guest booted or hosts
+  // connected only to be asked are let go again.
+  let site: Site;
+  try {
+    site = await openSite(scenario.topology, teardown, { log, signal, root: opts.root });
+    await preflightAll(site.root, points, loadDriver, site.generatorHost);
+  } catch (e) {
+    await teardown.unwind((label) => log(`teardown: ${label}`));
+    throw e;
+  }
+  const root = site.root;
 
   const runId = opts.runId ?? newRunId();
   const resultDir = resolve(opts.outRoot ?? scenario.output, runId);
-  const cpus = cpuPlan(scenario.cpus);
-  const teardown = new Teardown();
+  const cpus = cpuPlan(scenario.cpus, site.cpus);
   const toolVersionArgv: Record<string, string[]> = {
     wrk: ['wrk', '--version'],
     nginx: ['nginx', '-v'],
@@ -98,7 +107,7 @@ export async function runScenario(opts: RunOptions): Promise<RunOutcome> {
     nft: ['nft', '--version'],
     iproute2: ['ip', '-V'],
   };
-  const host = await hostFingerprint(root, { tools: toolVersionArgv });
+  const host = await hostFingerprint(root, { tools: toolVersionArgv, gitHost: new LocalHost() });
   const writer = await ResultWriter.create(resultDir, {
     runId,
     startedAt: new Date().toISOString(),
@@ -106,23 +115,13 @@ export async function runScenario(opts: RunOptions): Promise<RunOutcome> {
     scenario: scenario as unknown as Record<string, unknown>,
     host,
   });
-  await writer.setEnvironment({ cpus, port: LB_PORT, topology: scenario.topology.kind });
+  await writer.setEnvironment({ cpus, port: LB_PORT, ...site.facts });
   log(`run ${runId}: ${points.length} points × ${scenario.repetitions} repetitions → ${resultDir}`);
 
   let status: 'complete' | 'interrupted' | 'failed' = 'complete';
   let runError: unknown;
   try {
-    const topo = await buildNetnsTopology(
-      {
-        backends: Math.max(...points.map((p) => p.params.backends)),
-        backendWorkers: scenario.topology.backendWorkers,
-        serverCpus: cpus.servers,
-        runId,
-        root,
-        log,
-      },
-      teardown,
-    );
+    const topo = await site.build({ backends: Math.max(...points.map((p) => p.params.backends)), serverCpus: cpus.servers, runId, log }, teardown);
     throwIfAborted(signal);
     for (const [i, point] of points.entries()) {
       throwIfAborted(signal);

@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import type { Scenario } from '../scenario/schema.ts';
 import { plan } from '../scenario/plan.ts';
 import { Teardown } from '../teardown.ts';
+import { ConfigError } from '../errors.ts';
 import { LocalHost } from '../host/local.ts';
 import { buildNetnsTopology, type NetnsTopology } from '../topology/netns.ts';
 import { getLbDriver } from '../lb/index.ts';
@@ -22,6 +23,14 @@ export async function bringUp(
   scenario: Scenario,
   opts: { lb?: string; backends?: number; log?: (s: string) => void },
 ): Promise<UpResult> {
+  if (scenario.topology.kind !== 'netns') {
+    // A guest is killed with the CLI (pdeathsig) and SSH hosts are better driven by `run`.
+    throw new ConfigError(
+      `lbbench up builds netns topologies only; this scenario's topology is ${scenario.topology.kind}`,
+      [],
+      'use lbbench run for qemu and bare-metal topologies, or point up at a netns scenario',
+    );
+  }
   const root = new LocalHost();
   const log = opts.log ?? (() => {});
   const points = selectPoints(plan(scenario), opts.lb ? [opts.lb] : undefined);

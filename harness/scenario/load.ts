@@ -556,7 +556,7 @@ async function resolveTopology(data: unknown, projectRoot: string, baseDir: stri
   }
   const label = displayPath(file);
   const { spec, problems } = validateTopologyText(text, label);
-  return { spec, origin: `backends in ${label}`, findings: [], problems };
+  return { spec, origin: `${spec?.kind === 'baremetal' ? 'backendHosts' : 'backends'} in ${label}`, findings: [], problems };
 }
 
 function validateTopologyText(text: string, label: string): { spec?: TopologySpec; problems: Problem[] } {
@@ -567,8 +567,14 @@ function validateTopologyText(text: string, label: string): { spec?: TopologySpe
   return { problems: placeAll(parsed.src, explainAll(result.error.issues, TopologySpec, parsed.data)) };
 }
 
+/** How many backends a topology has, when it fixes the number (bare-metal: its hosts). */
+function topologyBackendLimit(t: TopologySpec | undefined): number | undefined {
+  if (!t) return undefined;
+  return t.kind === 'baremetal' ? t.backendHosts.length : t.backends;
+}
+
 function sweepBeyondTopology(data: unknown, topo: ResolvedTopology): Finding[] {
-  const limit = topo.spec?.backends;
+  const limit = topologyBackendLimit(topo.spec);
   if (limit === undefined) return [];
   return rawList(data, ['sweep', 'backends']).flatMap((v, i) =>
     typeof v === 'number' && v > limit
@@ -587,7 +593,7 @@ function displayPath(abs: string): string {
 }
 
 function assemble(spec: ScenarioSpec, topology: TopologySpec, file: string | undefined): Scenario {
-  const backends = topology.backends ?? Math.max(...spec.sweep.backends);
+  const backends = topologyBackendLimit(topology) ?? Math.max(...spec.sweep.backends);
   const loadBalancers: NamedLbSpec[] = spec.loadBalancers.map((lb) => ({ ...lb, name: lbName(lb) }));
   return { ...spec, loadBalancers, topology: { ...topology, backends }, ...(file ? { file } : {}) };
 }

@@ -232,7 +232,51 @@ export const QemuTopologySpec = z
   })
   .meta({ description: 'The whole netns topology inside one qemu guest (image from vm-images/, cached).' });
 
-export const TopologySpec = z.discriminatedUnion('kind', [NetnsTopologySpec, QemuTopologySpec]);
+const Ipv4 = z.ipv4({ message: 'expected an IPv4 address such as 198.18.0.2' });
+const Ifname = z.string().regex(/^[A-Za-z0-9_.:@-]{1,15}$/, { message: 'expected an interface name such as eth0' });
+
+const SshEndpoint = z
+  .strictObject({
+    host: z.string().min(1).meta({ description: 'Management address or name to reach sshd on.' }),
+    port: z.int().min(1).max(65535).default(22),
+    user: z.string().min(1).optional().meta({ description: 'Defaults to ssh.user.' }),
+    hostKey: z
+      .string()
+      .regex(/^(ssh-|ecdsa-)\S+ [A-Za-z0-9+/=]+/, { message: 'expected a public key line such as "ssh-ed25519 AAAA…" (the host\'s /etc/ssh/ssh_host_ed25519_key.pub)' })
+      .optional()
+      .meta({ description: 'Pinned host key; without it the host must be in ssh.knownHosts.' }),
+  })
+  .meta({ description: 'How to reach a host over SSH.' });
+
+export const BaremetalTopologySpec = z
+  .strictObject({
+    kind: z.literal('baremetal').meta({ description: 'Existing machines (bare metal or VMs) reached over SSH.' }),
+    ssh: z
+      .strictObject({
+        user: z.string().min(1).default('root'),
+        privateKey: z.string().min(1).default('~/.ssh/id_ed25519').meta({ description: 'Key file for every host (no passphrase).' }),
+        knownHosts: z.string().min(1).default('~/.ssh/known_hosts').meta({ description: 'Checked for hosts without a pinned hostKey.' }),
+      })
+      .prefault({})
+      .meta({ description: 'Defaults for every host.' }),
+    vip: Ipv4.default('198.18.100.1').meta({ description: 'The virtual IP; the harness puts it on the LB host\'s lo for the run.' }),
+    client: z.strictObject({ ssh: SshEndpoint, ip: Ipv4, interface: Ifname }).meta({ description: 'Runs the load generator.' }),
+    lb: z
+      .strictObject({ ssh: SshEndpoint, clientInterface: Ifname, clientIp: Ipv4, backendInterface: Ifname, backendIp: Ipv4 })
+      .meta({ description: 'The load balancer under test: also the router between the client and backend networks.' }),
+    backendHosts: z
+      .array(z.strictObject({ ssh: SshEndpoint, ip: Ipv4, interface: Ifname }))
+      .min(1)
+      .meta({ description: 'Backends, in order (be0, be1, …): each runs lbbench\'s nginx for the run.' }),
+    routes: z
+      .boolean()
+      .default(true)
+      .meta({ description: 'Add (and remove afterwards) host routes so client → VIP and backend → client go through the LB host.' }),
+    backendWorkers: z.int().min(1).max(16).default(1).meta({ description: 'nginx worker processes per backend.' }),
+  })
+  .meta({ description: 'Hosts with roles reached over SSH; the same LB and load drivers run on them.' });
+
+export const TopologySpec = z.discriminatedUnion('kind', [NetnsTopologySpec, QemuTopologySpec, BaremetalTopologySpec]);
 export type TopologySpec = z.output<typeof TopologySpec>;
 
 export const SweepSpec = z

@@ -10,6 +10,8 @@ export const PLAN = {
   /** Backends .11–.199; .200+ is infrastructure (sshd etc.). */
   backendIp: (i: number) => `198.18.1.${11 + i}`,
   maxBackends: 189,
+  /** The client's leg on the backend segment, for replies that bypass the LB node (DSR). */
+  clientReturnIp: '198.18.1.250',
   /**
    * DESIGN.md suggested 198.18.64.0/18, but that range contains the VIPs (198.18.100.0/24): the
    * client would treat the VIP as its own address. 198.18.128.0/18 is the same size and disjoint.

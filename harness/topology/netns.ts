@@ -28,11 +28,17 @@ export interface NetnsTopologyOptions {
   log?: (msg: string) => void;
 }
 
-export interface NetnsTopology extends Topology {
+/** A topology a run can measure on: the drivers' view plus the backends' counters. */
+export interface RunTopology extends Topology {
+  /** Namespaces this topology created (none for bare metal). */
   namespaces: string[];
   /** Absolute request counters per backend (each read counts itself); callers take deltas. */
   backendCounters(): Promise<Record<string, number>>;
 }
+export type NetnsTopology = RunTopology;
+
+/** Locally administered, and 198.18.1.250 in its last four bytes. */
+const RETURN_LEG_MAC = '02:00:c6:12:01:fa';
 
 export function newRunId(now = new Date()): string {
   const ts = now.toISOString().replace(/[-:]/g, '').replace(/\..*$/, '').replace('T', '-');
@@ -110,13 +116,25 @@ export async function buildNetnsTopology(
   // Registered before creation: a failure half-way still removes whatever got made.
   teardown.add(`delete ${all.length} namespaces ${prefix}*`, () => deleteNamespaces(root, all));
 
-  const batch = [
-    ...all.map((n) => `netns add ${n}`),
-    `link add eth0 netns ${ns.client} type veth peer name eth0 netns ${ns.lb}`,
-    `link add eth1 netns ${ns.lb} type veth peer name lb0 netns ${ns.sw}`,
-    ...ns.be.map((b, i) => `link add eth0 netns ${b} type veth peer name be${i} netns ${ns.sw}`),
+  // Each veth is created under names unique on the root host and renamed inside its namespace:
+  // older kernels (Debian 12's 6.1, in a guest) check the new name against the creating
+  // namespace, where the guest's own eth0 already exists.
+  const links: [string, string, string, string][] = [
+    [ns.client, 'eth0', ns.lb, 'eth0'],
+    [ns.lb, 'eth1', ns.sw, 'lb0'],
+    ...ns.be.map((b, i): [string, string, string, string] => [b, 'eth0', ns.sw, `be${i}`]),
   ];
-  await runBatch(root, null, batch);
+  const tmp = (i: number, end: 'a' | 'b') => `lbbt${id4}${i}${end}`.slice(0, 15);
+  await runBatch(root, null, [
+    ...all.map((n) => `netns add ${n}`),
+    ...links.map(([a, , b], i) => `link add ${tmp(i, 'a')} netns ${a} type veth peer name ${tmp(i, 'b')} netns ${b}`),
+  ]);
+  const renames = new Map<string, string[]>();
+  links.forEach(([a, an, b, bn], i) => {
+    renames.set(a, [...(renames.get(a) ?? []), `link set ${tmp(i, 'a')} name ${an}`]);
+    renames.set(b, [...(renames.get(b) ?? []), `link set ${tmp(i, 'b')} name ${bn}`]);
+  });
+  await Promise.all([...renames].map(([n, lines]) => runBatch(root, n, lines)));
 
   const vip = PLAN.vip(0);
   const perNs: [string, string[]][] = [
@@ -210,6 +228,7 @@ export async function buildNetnsTopology(
     backendIp: PLAN.lbBackendIp(0),
   };
 
+  let returnLeg = false;
   return {
     runId,
     prefix,
@@ -220,6 +239,33 @@ export async function buildNetnsTopology(
     root,
     workDir,
     namespaces: all,
+    async directReturn(list, td) {
+      // A leg of the client on the backend bridge (made once per LB, with its teardown); only the
+      // given backends route replies over it.
+      if (!returnLeg) {
+        const [a, b] = [`lbbr${id4}a`, `lbbr${id4}b`];
+        await runBatch(root, null, [`link add ${a} netns ${ns.client} type veth peer name ${b} netns ${ns.sw}`]);
+        returnLeg = true;
+        td.add(`remove the client's return leg`, async () => {
+          returnLeg = false;
+          await root.exec(['ip', '-n', ns.client, 'link', 'del', a], { check: false });
+          await root.exec(['ip', '-n', ns.client, 'link', 'del', 'ret0'], { check: false });
+        });
+        // A fixed MAC: the leg comes and goes with each LB, and backends' neighbour entries for it
+        // would otherwise point at the last one's MAC for seconds.
+        await runBatch(root, ns.client, [`link set ${a} name ret0`, `link set ret0 address ${RETURN_LEG_MAC}`, `addr add ${PLAN.clientReturnIp}/24 dev ret0`, 'link set ret0 up']);
+        await runBatch(root, ns.sw, [`link set ${b} name cl0`, 'link set cl0 master br0', 'link set cl0 up']);
+      }
+      await Promise.all(
+        list.map(async (be) => {
+          const lines = [PLAN.clientNet, PLAN.sourcePool].map((net) => `route replace ${net} via ${PLAN.clientReturnIp}`);
+          td.add(`${be.name}: replies via the LB node again`, () =>
+            root.exec(['ip', '-n', be.ns!, '-force', '-b', '-'], { input: [PLAN.clientNet, PLAN.sourcePool].map((n) => `route del ${n} via ${PLAN.clientReturnIp}`).join('\n') + '\n', check: false }),
+          );
+          await runBatch(root, be.ns!, lines);
+        }),
+      );
+    },
     async backendCounters() {
       const counts = local
         ? await Promise.all(servers.map((s) => backendRequests(s.statusSocket)))
@@ -230,7 +276,7 @@ export async function buildNetnsTopology(
 }
 
 /** All counters in one command: over SSH to a TCG guest every command costs seconds. */
-async function remoteBackendRequests(root: Host, sockets: string[]): Promise<number[]> {
+export async function remoteBackendRequests(root: Host, sockets: string[]): Promise<number[]> {
   const script = 'for s; do curl -sS --max-time 3 --unix-socket "$s" http://lbbench/ || exit 1; printf "%s\\n" "--lbbench--"; done';
   const out = (await root.exec(['sh', '-c', script, 'sh', ...sockets])).stdout;
   const pages = out.split('--lbbench--\n').slice(0, sockets.length);

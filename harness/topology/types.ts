@@ -1,4 +1,5 @@
 import type { Host } from '../host/types.ts';
+import type { Teardown } from '../teardown.ts';
 
 /** A machine in the topology (a namespace here; a VM or SSH host later). */
 export interface Node {
@@ -45,4 +46,10 @@ export interface Topology {
   readonly root: Host;
   /** Directory for this run's generated configs, pid files and logs. */
   readonly workDir: string;
+  /**
+   * Give these backends a path back to the client that does not pass the LB node (for DSR-style
+   * LBs whose replies should bypass the director), undone by the teardown. Absent where the
+   * network is not ours to change (bare metal: your routing decides).
+   */
+  directReturn?(backends: BackendNode[], teardown: Teardown): Promise<void>;
 }

@@ -1,5 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
 import { diffCommands, parseMethods, parseStats, restoreInput } from '../../harness/lb/ipvs.ts';
 import { ParseError } from '../../harness/errors.ts';
 
@@ -30,4 +31,25 @@ test('parseStats/parseMethods: garbled or truncated output is an error, never ze
   assert.throws(() => parseStats(`TCP  ${VIP}:80   10   20\n`), ParseError);
   assert.throws(() => parseStats(`TCP  ${VIP}:80   10   20  30  40  50\n  -> 198.18.1.11:80   1 2 x 4 5\n`), ParseError);
   assert.deepEqual(parseMethods(''), {});
+});
+
+// Recorded in the Debian guest (ipvsadm v1.31, kernel 6.1) right after 1 s wrk runs. Kernel 6.1
+// publishes the counters from its 2 s estimator timer, so stats-nat.txt (read at once) is still all
+// zeros and stats-dr.txt shows the revived destinations' totals: both are what ipvsadm printed.
+const fixture = (name: string) => readFileSync(new URL(`../fixtures/ipvs/${name}`, import.meta.url), 'utf8');
+
+test('parseStats on recorded ipvsadm --stats --exact output; a truncated copy is an error', () => {
+  assert.deepEqual(parseStats(fixture('stats-nat.txt')).service, { conns: 0, inPkts: 0, outPkts: 0, inBytes: 0, outBytes: 0 });
+  const s = parseStats(fixture('stats-dr.txt'));
+  assert.deepEqual(Object.keys(s.servers), ['198.18.1.11', '198.18.1.12']);
+  for (const c of Object.values(s.servers)) assert.ok(c.inPkts > 0 && c.outPkts > 0 && c.inBytes > 0, JSON.stringify(c));
+  assert.ok(s.service.conns >= 0);
+  const text = fixture('stats-dr.txt');
+  const cut = text.slice(0, text.lastIndexOf('  -> ') + 30);
+  assert.throws(() => parseStats(cut), ParseError);
+});
+
+test('parseMethods on recorded ipvsadm -Ln output: Masq → nat, Route → dr', () => {
+  assert.deepEqual(parseMethods(fixture('list-nat.txt')), { '198.18.1.11': 'nat', '198.18.1.12': 'nat' });
+  assert.deepEqual(parseMethods(fixture('list-dr.txt')), { '198.18.1.11': 'dr', '198.18.1.12': 'dr' });
 });

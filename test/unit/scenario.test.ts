@@ -337,12 +337,12 @@ describe('invalid scenarios: every problem, with file:line:col and what to write
   });
 
   test('inline topology with a wrong key or type', async () => {
-    await assertProblems(MINIMAL + 'topology: {kind: vm, workers: 2}\n', ['s.yaml:4:18: topology.kind: unknown kind "vm"; valid kinds: netns, qemu']);
+    await assertProblems(MINIMAL + 'topology: {kind: vm, workers: 2}\n', ['s.yaml:4:18: topology.kind: unknown kind "vm"; valid kinds: netns, qemu, baremetal']);
     await assertProblems(MINIMAL + 'topology: {kind: netns, workers: 2}\n', [
       's.yaml:4:25: topology.workers: unknown key "workers"; valid keys: kind, backends, backendWorkers',
     ]);
     await assertProblems(MINIMAL + 'topology: 5\n', [
-      's.yaml:4:11: topology: expected a string or a map with "kind:" (one of netns, qemu), got 5',
+      's.yaml:4:11: topology: expected a string or a map with "kind:" (one of netns, qemu, baremetal), got 5',
     ]);
   });
 
