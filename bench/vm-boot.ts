@@ -1,6 +1,6 @@
 // npm run bench:vm — what a qemu guest costs here: the image build cold (empty cache, packages
 // downloaded) and warm (cache hit), KVM's verdict, boot-to-SSH under TCG (one guest, then two at
-// once), and the cost of one SSH command. Printed, never asserted: the numbers are this machine's.
+// once), the cost of one SSH command, and a netns topology's build time on the host vs in a guest. Printed, never asserted: the numbers are this machine's.
 //   BENCH_VM_COLD=0   skip the cold build (~2 min) and print the cached image's recorded build time
 //   BENCH_BOOTS=N     single-guest boots per accelerator (default 3)
 import { mkdtemp, rm } from 'node:fs/promises';
@@ -10,8 +10,11 @@ import { Teardown } from '../harness/teardown.ts';
 import { bootGuests, chooseAccel, type Accel, type Guest } from '../harness/topology/qemu.ts';
 import { quantile } from '../harness/stats/descriptive.ts';
 import { ensureImage } from '../vm-images/build.ts';
+import { LocalHost } from '../harness/host/local.ts';
+import { buildNetnsTopology, newRunId } from '../harness/topology/netns.ts';
 
 const BOOTS = Number(process.env.BENCH_BOOTS ?? 3);
+const TOPO_BACKENDS = [4, 16];
 const COLD = process.env.BENCH_VM_COLD !== '0';
 const quiet = () => {};
 const s = (ms: number) => `${(ms / 1000).toFixed(1)} s`;
@@ -68,6 +71,25 @@ try {
       console.log(`  two at once: ${s(a.bootMs)} and ${s(b.bootMs)}`);
       await Promise.all([a.stop(), b.stop()]);
     }
+
+    // The same netns topology (namespaces, links, backend nginx) built on this host and inside a
+    // guest over SSH, then torn down: what a qemu topology adds before the first point.
+    console.log('\nnetns topology build + teardown, host vs guest:');
+    const [g] = (await bootGuests([{ name: 'topo', memoryMb: 1024 }], { ...opts, accel: auto.accel })) as [Guest];
+    for (const backends of TOPO_BACKENDS) {
+      const row: string[] = [];
+      for (const [where, root] of [['host', new LocalHost()], [`guest (${auto.accel})`, g.host]] as const) {
+        const ttd = new Teardown();
+        const t = Date.now();
+        await buildNetnsTopology({ backends, backendWorkers: 1, root, runId: newRunId() }, ttd);
+        const built = Date.now() - t;
+        const u = Date.now();
+        await ttd.unwind();
+        row.push(`${where} ${s(built)} + ${s(Date.now() - u)}`);
+      }
+      console.log(`  ${String(backends).padStart(2)} backends: ${row.join('   ')}   (build + teardown)`);
+    }
+    await g.stop();
   } finally {
     await td.unwind();
   }

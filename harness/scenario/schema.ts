@@ -228,9 +228,16 @@ export const QemuTopologySpec = z
           .meta({ description: 'auto: KVM when it really boots a guest here, else TCG (software; numbers only comparable within the guest).' }),
       })
       .prefault({})
-      .meta({ description: 'The guest machine.' }),
+      .meta({ description: 'The guest machine (per-role: each guest).' }),
+    placement: z
+      .enum(['one-guest', 'per-role'])
+      .default('one-guest')
+      .meta({
+        description:
+          'one-guest: the whole netns topology inside one guest (cheap). per-role: a guest each for the client, the LB and every backend, linked by qemu datagram sockets (the LB bridges the backend links).',
+      }),
   })
-  .meta({ description: 'The whole netns topology inside one qemu guest (image from vm-images/, cached).' });
+  .meta({ description: 'The topology on qemu guests (image from vm-images/, cached): all in one guest, or one guest per role.' });
 
 const Ipv4 = z.ipv4({ message: 'expected an IPv4 address such as 198.18.0.2' });
 const Ifname = z.string().regex(/^[A-Za-z0-9_.:@-]{1,15}$/, { message: 'expected an interface name such as eth0' });
