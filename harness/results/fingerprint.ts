@@ -58,6 +58,8 @@ async function tryExec(host: Host, argv: string[]) {
 async function toolVersion(host: Host, argv: string[]): Promise<string> {
   const r = await tryExec(host, argv);
   if (!r) return 'unavailable';
+  // 127 is the shell's "command not found" (SSH hosts run argv through one): not a version.
+  if (r.code === 127) return 'not installed';
   return firstLine(r.stdout) ?? firstLine(r.stderr) ?? `unavailable (exit ${r.code})`;
 }
 

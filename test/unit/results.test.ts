@@ -333,12 +333,13 @@ test('hostFingerprint reads /proc, tool versions, git and sysctls through the Ho
       'wrk -v': { stdout: '\nwrk 4.1.0 [epoll] Copyright (C) 2012 Will Glozer\nUsage: wrk\n', stderr: '', code: 1 },
       'nginx -v': { stdout: '', stderr: 'nginx version: nginx/1.22.1\n', code: 0 },
       'haproxy -v': 'enoent',
+      'nft --version': { stdout: '', stderr: 'sh: 1: exec: nft: not found\n', code: 127 },
       'git -C /repo rev-parse HEAD': { stdout: 'abc123\n', stderr: '', code: 0 },
       'git -C /repo status --porcelain': { stdout: ' M harness/x.ts\n', stderr: '', code: 0 },
     },
   );
   const fp = await hostFingerprint(host, {
-    tools: { wrk: ['wrk', '-v'], nginx: ['nginx', '-v'], haproxy: ['haproxy', '-v'] },
+    tools: { wrk: ['wrk', '-v'], nginx: ['nginx', '-v'], haproxy: ['haproxy', '-v'], nft: ['nft', '--version'] },
     repoRoot: '/repo',
     lbbenchVersion: '9.9.9',
   });
@@ -353,6 +354,8 @@ test('hostFingerprint reads /proc, tool versions, git and sysctls through the Ho
       wrk: 'wrk 4.1.0 [epoll] Copyright (C) 2012 Will Glozer',
       nginx: 'nginx version: nginx/1.22.1',
       haproxy: 'unavailable (exit -1)',
+      // Over SSH a missing tool is the remote shell's exit 127, not a version line.
+      nft: 'not installed',
     },
     git: { rev: 'abc123', dirty: true },
     sysctls: {
