@@ -288,6 +288,12 @@ export function summaryRows(result: RunResult): SummaryRow[] {
       warnings.push(`CV ${cvPct.toFixed(1)}% > ${CV_WARN_PCT}%: noisy; pin CPUs and let the host settle`);
     }
     if (errorsTotal > 0) warnings.push(`${errorsTotal} request errors`);
+    const saturated = reps.filter((r) => (r.metrics as { tester?: { saturated?: boolean } }).tester?.saturated).length;
+    if (saturated) {
+      warnings.push(`the connect tester used a full CPU in ${saturated} of ${reps.length} repetitions: the rate is the tester's limit, not the LB's`);
+    }
+    const fairness = reps.map((r) => (r.metrics as { fairness?: number }).fairness).filter((f): f is number => typeof f === 'number');
+    if (fairness.length) warnings.push(`fairness (Jain) ${median(fairness).toFixed(3)}`);
     const row: SummaryRow = {
       pointId: p.id,
       lb: p.lb.name,

@@ -18,6 +18,7 @@ import { hostFingerprint } from '../results/fingerprint.ts';
 import type { Metrics, Repetition, RunResult } from '../results/types.ts';
 import { Interrupted, LbbError, PreflightError, ProvisionError } from '../errors.ts';
 import { waitIdle } from './idle.ts';
+import { jainFairness } from '../load/connect.ts';
 import { sleep } from '../util/time.ts';
 import type { Deployed } from '../lb/types.ts';
 import type { LoadDriver } from '../load/types.ts';
@@ -215,6 +216,11 @@ async function runPoint(topo: NetnsTopology, point: PlannedPoint, c: PointContex
         );
       }
       const perBackend = perBackendDelta(before, after, backends.map((b) => b.name));
+      // The tester only names the backends that answered; fairness is over all of this point's.
+      if ('testerPerBackend' in metrics) {
+        const seen = metrics.testerPerBackend as Record<string, number>;
+        Object.assign(metrics, { fairness: jainFairness(backends.map((b) => seen[b.name] ?? 0)) });
+      }
       const repetition: Repetition = {
         index: rep,
         startedAt,

@@ -177,7 +177,10 @@ export const LB_KINDS = LbSpec.options.map((o) => o.shape.kind.value) as LbKind[
 
 export const LoadSpec = z
   .strictObject({
-    generator: z.literal('wrk').default('wrk').meta({ description: 'Load generator.' }),
+    generator: z
+      .enum(['wrk', 'connect'])
+      .default('wrk')
+      .meta({ description: 'wrk: HTTP throughput and latency. connect: the built-in connection tester (one request per connection; per-backend counts, fairness, failed connects/reads; needs node on the client).' }),
     duration: Duration.prefault('5s').meta({ description: 'Measured time per repetition (seconds or "5s").' }),
     warmup: Duration.prefault('1s').meta({ description: 'Unmeasured load before each repetition.' }),
     connections: z.int().min(1).max(10000).default(32).meta({ description: 'Open connections (wrk -c).' }),
@@ -188,6 +191,12 @@ export const LoadSpec = z
       .default('/')
       .meta({ description: 'HTTP request path.' }),
     timeout: Duration.prefault('2s').meta({ description: "wrk's socket/request timeout." }),
+    sourceAddresses: z
+      .int()
+      .min(0)
+      .max(16000)
+      .default(0)
+      .meta({ description: "connect only: connect from this many addresses of the client's source pool (198.18.128.0/18, netns topologies), so hashing LBs see many clients; 0: the client's own address." }),
   })
   .meta({ description: 'How load is generated at every point.' });
 export type LoadSpec = z.output<typeof LoadSpec>;

@@ -364,11 +364,11 @@ test('preflight: missing wrk is a PreflightError with the install hint', async (
 
 test('registry: wrk by name; an unknown name lists the valid ones', () => {
   assert.equal(getLoadDriver('wrk'), wrk);
-  assert.deepEqual(Object.keys(loadDrivers), ['wrk']);
+  assert.deepEqual(Object.keys(loadDrivers), ['wrk', 'connect']);
   assert.equal(wrk.name, 'wrk');
   assert.throws(() => getLoadDriver('wrk2'), (e: unknown) => {
     assert.ok(e instanceof ConfigError);
-    assert.match(e.message, /unknown load generator "wrk2" \(valid: wrk\)/);
+    assert.match(e.message, /unknown load generator "wrk2" \(valid: wrk, connect\)/);
     return true;
   });
   assert.throws(() => getLoadDriver('toString'), ConfigError);
