@@ -83,7 +83,9 @@ function once() {
     const timer = setTimeout(() => finish('timeout'), timeoutMs);
     sock.once('connect', () => {
       connected = true;
-      sock.end(`GET ${path} HTTP/1.1\r\nHost: ${host}\r\nConnection: close\r\n\r\n`);
+      // write, not end: a half-close makes L4 proxies (nginx stream without proxy_half_close)
+      // drop the upstream before the answer arrives. The server closes after answering.
+      sock.write(`GET ${path} HTTP/1.1\r\nHost: ${host}\r\nConnection: close\r\n\r\n`);
     });
     sock.on('data', (d) => {
       bytes += d.length;
