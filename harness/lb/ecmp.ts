@@ -13,6 +13,7 @@ import { Teardown } from '../teardown.ts';
 import { requireTools, toolVersion } from './preflight.ts';
 import { tail } from './proc.ts';
 import { addVipToBackends, releaseVipFromLbNode } from './vip.ts';
+import { setSysctls } from '../host/sysctl.ts';
 import { waitFor } from '../util/time.ts';
 
 type Spec = Extract<LbSpec, { kind: 'ecmp' }>;
@@ -575,9 +576,7 @@ export const ecmp: LbDriver<Spec> = {
       if (failures.length) throw new Error(failures.map((f) => `${f.label}: ${(f.error as Error).message ?? f.error}`).join('\n'));
     });
 
-    const was = (await lb.host.exec(['sysctl', '-n', HASH_POLICY])).stdout.trim();
-    own.add(`restore ${HASH_POLICY}=${was} on ${lb.name}`, () => lb.host.exec(['sysctl', '-q', '-w', `${HASH_POLICY}=${was}`], { check: false }));
-    await lb.host.exec(['sysctl', '-q', '-w', `${HASH_POLICY}=${L4_HASH}`]);
+    const { [HASH_POLICY]: was } = await setSysctls(lb.host, lb.name, { [HASH_POLICY]: L4_HASH }, own);
 
     await releaseVipFromLbNode(lb, vip, own);
     const holding = new Set<string>();

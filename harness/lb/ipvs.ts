@@ -8,7 +8,8 @@ import type { Host } from '../host/types.ts';
 import { ParseError, PreflightError, ProvisionError } from '../errors.ts';
 import { Teardown } from '../teardown.ts';
 import { requireTools, toolVersion } from './preflight.ts';
-import { addVipToBackends, setSysctls } from './vip.ts';
+import { addVipToBackends } from './vip.ts';
+import { setSysctls } from '../host/sysctl.ts';
 import { sleep } from '../util/time.ts';
 
 type Spec = Extract<LbSpec, { kind: 'ipvs' }>;

@@ -1,19 +1,9 @@
 // Shared by the L4 datapaths whose backends answer for the VIP themselves (ECMP, NFQUEUE, XDP):
 // the VIP goes on each backend's lo (ARP-silent), and comes off the LB node, where a local VIP
 // would win the route lookup and the packets would never be forwarded.
-import type { Host } from '../host/types.ts';
+import { setSysctls } from '../host/sysctl.ts';
 import type { Teardown } from '../teardown.ts';
 import type { BackendNode, LbNode } from '../topology/types.ts';
-
-/** Sets sysctls and registers the restore of their previous values, so the next LB finds the node as it was. */
-export async function setSysctls(host: Host, where: string, values: Record<string, string>, teardown: Teardown): Promise<void> {
-  for (const [key, value] of Object.entries(values)) {
-    const was = (await host.exec(['sysctl', '-n', key])).stdout.trim();
-    if (was === value) continue;
-    await host.exec(['sysctl', '-q', '-w', `${key}=${value}`]);
-    teardown.add(`restore ${key}=${was} on ${where}`, () => host.exec(['sysctl', '-q', '-w', `${key}=${was}`], { check: false }));
-  }
-}
 
 /** VIP on lo with arp_ignore=1/arp_announce=2, so backends accept it but never claim it on the wire. */
 export async function addVipToBackends(backends: BackendNode[], vip: string, teardown: Teardown): Promise<void> {

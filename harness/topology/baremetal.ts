@@ -9,7 +9,7 @@ import type { Teardown } from '../teardown.ts';
 import type { BaremetalTopologySpec } from '../scenario/schema.ts';
 import type { z } from 'zod';
 import { ProvisionError } from '../errors.ts';
-import { setSysctls } from '../lb/vip.ts';
+import { setSysctls } from '../host/sysctl.ts';
 import { BACKEND_PORT, BACKEND_STATUS_PORT, startBackendNginx, type BackendServer } from './backends.ts';
 import { NAME_PREFIX, PLAN } from './address-plan.ts';
 import { WORK_ROOT } from './leftovers.ts';
