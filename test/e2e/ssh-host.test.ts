@@ -8,11 +8,11 @@ import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { mkdtemp, readFile, rm, writeFile, mkdir } from 'node:fs/promises';
-import { createServer, connect as tcpConnect, type Server, type Socket } from 'node:net';
+import { createServer, type Server, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Teardown } from '../../harness/teardown.ts';
-import { LocalHost, NetnsHost } from '../../harness/host/local.ts';
+import { LocalHost } from '../../harness/host/local.ts';
 import type { Spawned } from '../../harness/host/types.ts';
 import { CommandError, ConfigError, ProvisionError } from '../../harness/errors.ts';
 import {
@@ -26,8 +26,8 @@ import {
 } from '../../harness/host/ssh.ts';
 import { waitFor } from '../../harness/util/time.ts';
 import { missingCapability, namespacesWithPrefix, processesMentioning } from './helpers.ts';
+import { SSHD, startSshd as launchSshd } from './sshd-lab.ts';
 
-const SSHD = '/usr/sbin/sshd';
 const skip = missingCapability(['ip', SSHD, 'ssh-keygen', 'unshare']);
 const local = new LocalHost();
 const td = new Teardown();
@@ -59,47 +59,9 @@ async function keygen(path: string): Promise<string> {
   return (await readFile(`${path}.pub`, 'utf8')).trim().split(/\s+/).slice(0, 2).join(' ');
 }
 
-async function portOpen(addr: string, port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const s = tcpConnect({ host: addr, port, timeout: 200 });
-    s.once('connect', () => (s.destroy(), resolve(true)));
-    s.once('error', () => resolve(false));
-    s.once('timeout', () => (s.destroy(), resolve(false)));
-  });
-}
-
-/** sshd in its own PID namespace, supervised as our child; registered for teardown. */
-async function startSshd(port: number): Promise<Spawned> {
-  const conf = join(dir, `sshd-${port}.conf`);
-  await writeFile(
-    conf,
-    [
-      `ListenAddress ${ip}:${port}`,
-      `HostKey ${dir}/host_ed25519`,
-      `AuthorizedKeysFile ${dir}/authorized_keys`,
-      `PidFile ${dir}/sshd-${port}.pid`,
-      'UsePAM no',
-      'StrictModes no',
-      'PermitRootLogin prohibit-password',
-      'PasswordAuthentication no',
-      'KbdInteractiveAuthentication no',
-      // Debian's bash sources ~/.bashrc for commands run by sshd unless SHLVL is already set; root's
-      // .bashrc here costs ~0.2 s per command.
-      'SetEnv SHLVL=1',
-      'MaxSessions 10',
-      'LogLevel VERBOSE',
-      '',
-    ].join('\n'),
-  );
-  const proc = new NetnsHost(NS).spawn(['unshare', '--pid', '--fork', '--kill-child', '--mount-proc', SSHD, '-D', '-e', '-f', conf]);
-  // unshare ignores SIGTERM while it waits; SIGKILL reaches sshd through --kill-child.
-  td.add(`stop sshd :${port}`, () => proc.stop(100, 'SIGKILL'));
-  const up = await waitFor(async () => !proc.running() || (await portOpen(ip, port)), { timeoutMs: 5000, intervalMs: 20 });
-  if (!up || !proc.running()) {
-    const out = await proc.stop(100, 'SIGKILL');
-    throw new Error(`sshd did not start: ${out.stderr}`);
-  }
-  return proc;
+/** sshd on ip:port in the test namespace, verbose so a failed handshake explains itself. */
+function startSshd(port: number): Promise<Spawned> {
+  return launchSshd({ ns: NS, ip, port, dir, name: `sshd-${port}`, hostKeyPath: `${dir}/host_ed25519`, maxSessions: 10, extra: ['LogLevel VERBOSE'] }, td);
 }
 
 async function remoteAlive(h: SshHost, pid: number): Promise<boolean> {

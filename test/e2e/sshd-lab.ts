@@ -7,6 +7,7 @@ import { connect as tcpConnect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { LocalHost, NetnsHost } from '../../harness/host/local.ts';
+import type { Spawned } from '../../harness/host/types.ts';
 import type { Teardown } from '../../harness/teardown.ts';
 import { waitFor } from '../../harness/util/time.ts';
 
@@ -36,9 +37,45 @@ function portOpen(addr: string, port: number): Promise<boolean> {
 }
 
 /**
- * sshd in each of the given (existing) namespaces. `slot` picks a /28 of 198.18.251.0/24 so two
- * labs never share addresses. sshd runs as PID 1 of its own PID namespace: what its sessions start
- * dies with it, and nothing is orphaned to this machine's PID 1 (which does not reap).
+ * A real sshd listening on ip:port inside `ns`, supervised as our child and registered for
+ * teardown. It runs as PID 1 of its own PID namespace: what its sessions start dies with it, and
+ * nothing is orphaned to this machine's PID 1 (which does not reap).
+ */
+export async function startSshd(
+  o: { ns: string; ip: string; port: number; dir: string; name: string; hostKeyPath: string; maxSessions: number; extra?: string[] },
+  td: Teardown,
+): Promise<Spawned> {
+  const conf = join(o.dir, `${o.name}.conf`);
+  await writeFile(
+    conf,
+    [
+      `ListenAddress ${o.ip}:${o.port}`,
+      `HostKey ${o.hostKeyPath}`,
+      `AuthorizedKeysFile ${o.dir}/authorized_keys`,
+      `PidFile ${o.dir}/${o.name}.pid`,
+      'UsePAM no',
+      'StrictModes no',
+      'PermitRootLogin prohibit-password',
+      'PasswordAuthentication no',
+      'KbdInteractiveAuthentication no',
+      // Root's .bashrc costs ~0.2 s per command; bash skips it when SHLVL is set.
+      'SetEnv SHLVL=1',
+      `MaxSessions ${o.maxSessions}`,
+      ...(o.extra ?? []),
+      '',
+    ].join('\n'),
+  );
+  const proc = new NetnsHost(o.ns).spawn(['unshare', '--pid', '--fork', '--kill-child', '--mount-proc', SSHD, '-D', '-e', '-f', conf]);
+  // unshare ignores SIGTERM while it waits; SIGKILL reaches sshd (and its sessions) through --kill-child.
+  // --mount-proc: ss and kill inside must see the same PIDs as the sessions' $$, as on a real host.
+  td.add(`stop ${o.name} in ${o.ns}`, () => proc.stop(100, 'SIGKILL'));
+  const up = await waitFor(async () => !proc.running() || (await portOpen(o.ip, o.port)), { timeoutMs: 5000, intervalMs: 20 });
+  if (!up || !proc.running()) throw new Error(`sshd in ${o.ns} did not start: ${(await proc.stop(100, 'SIGKILL')).stderr}`);
+  return proc;
+}
+
+/**
+ * sshd in each of the given (existing) namespaces. The lab takes a free /26 of 198.18.251.0/24.
  */
 export async function startSshdLab(namespaces: string[], linkPrefix: string, td: Teardown): Promise<{ dir: string; clientKey: string; hosts: LabHost[] }> {
   const dir = await mkdtemp(join(tmpdir(), 'lbb-lab-'));
@@ -62,31 +99,7 @@ export async function startSshdLab(namespaces: string[], linkPrefix: string, td:
     await local.exec(['ip', '-n', ns, 'link', 'set', 'mgmt0', 'up']);
     await local.exec(['ip', '-n', ns, 'link', 'set', 'lo', 'up']);
     const hostKey = await keygen(join(dir, `host-${i}`));
-    const conf = join(dir, `sshd-${i}.conf`);
-    await writeFile(
-      conf,
-      [
-        `ListenAddress ${mgmtIp}:22`,
-        `HostKey ${dir}/host-${i}`,
-        `AuthorizedKeysFile ${dir}/authorized_keys`,
-        `PidFile ${dir}/sshd-${i}.pid`,
-        'UsePAM no',
-        'StrictModes no',
-        'PermitRootLogin prohibit-password',
-        'PasswordAuthentication no',
-        'KbdInteractiveAuthentication no',
-        // Root's .bashrc costs ~0.2 s per command; bash skips it when SHLVL is set.
-        'SetEnv SHLVL=1',
-        'MaxSessions 32',
-        '',
-      ].join('\n'),
-    );
-    const proc = new NetnsHost(ns).spawn(['unshare', '--pid', '--fork', '--kill-child', '--mount-proc', SSHD, '-D', '-e', '-f', conf]);
-    // unshare ignores SIGTERM while it waits; SIGKILL reaches sshd (and its sessions) through --kill-child.
-    // --mount-proc: ss and kill inside must see the same PIDs as the sessions' $$, as on a real host.
-    td.add(`stop sshd in ${ns}`, () => proc.stop(100, 'SIGKILL'));
-    const up = await waitFor(async () => !proc.running() || (await portOpen(mgmtIp, 22)), { timeoutMs: 5000, intervalMs: 20 });
-    if (!up || !proc.running()) throw new Error(`sshd in ${ns} did not start: ${(await proc.stop(100, 'SIGKILL')).stderr}`);
+    await startSshd({ ns, ip: mgmtIp, port: 22, dir, name: `sshd-${i}`, hostKeyPath: join(dir, `host-${i}`), maxSessions: 32 }, td);
     hosts.push({ ns, mgmtIp, port: 22, hostKey });
   }
   return { dir, clientKey: join(dir, 'client'), hosts };
