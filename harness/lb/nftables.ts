@@ -17,11 +17,19 @@ const SELECTOR: Record<Spec['algorithm'], string> = {
  * The whole table as one nft script. `flush table` + definition in one file is one transaction,
  * so a live backend change never leaves a moment without the rule.
  */
-export function nftScript(vip: string, port: number, backends: BackendNode[], algorithm: Spec['algorithm']): string {
-  const map = backends.map((b, i) => `${i} : ${b.ip} . ${b.port}`).join(', ');
+export function nftScript(vip: string, port: number, backends: BackendNode[], algorithm: Spec['algorithm'], weights: Record<string, number> = {}): string {
+  // A weight w is w consecutive slots of the selector's range (0-2 : be0 for weight 3); weight 0, none.
+  let slot = 0;
+  const entries = backends.flatMap((b) => {
+    const w = weights[b.name] ?? 1;
+    if (w === 0) return [];
+    const key = w === 1 ? `${slot}` : `${slot}-${slot + w - 1}`;
+    slot += w;
+    return [`${key} : ${b.ip} . ${b.port}`];
+  });
   // No backends: no rule, so connections to the VIP are refused by the LB node itself.
-  const rule = backends.length
-    ? [`    ip daddr ${vip} tcp dport ${port} dnat ip addr . port to ${SELECTOR[algorithm]} mod ${backends.length} map { ${map} }`]
+  const rule = slot
+    ? [`    ip daddr ${vip} tcp dport ${port} dnat ip addr . port to ${SELECTOR[algorithm]} mod ${slot} map { ${entries.join(', ')} }`]
     : [];
   return [
     `table ip ${TABLE} {}`,
@@ -51,8 +59,10 @@ export const nftables: LbDriver<Spec> = {
   async apply(ctx) {
     const host = ctx.topo.lb.host;
     const { vip } = ctx.topo;
+    const weights = { ...ctx.spec.weights };
+    let current = ctx.backends;
     const load = (list: BackendNode[]) =>
-      host.exec(['nft', '-f', '-'], { input: nftScript(vip, ctx.port, list, ctx.spec.algorithm) });
+      host.exec(['nft', '-f', '-'], { input: nftScript(vip, ctx.port, list, ctx.spec.algorithm, weights) });
     const remove = ctx.teardown.add(`nftables: delete table ${TABLE} on ${host.name}`, async () => {
       await host.exec(['nft', 'delete', 'table', 'ip', TABLE], { check: false });
       await host.exec(['conntrack', '-F'], { check: false });
@@ -60,7 +70,14 @@ export const nftables: LbDriver<Spec> = {
     await load(ctx.backends);
     return {
       endpoint: { ip: vip, port: ctx.port },
-      setBackends: async (list) => void (await load(list)),
+      async setBackends(list) {
+        await load(list);
+        current = list;
+      },
+      async setWeights(w) {
+        Object.assign(weights, w);
+        await load(current);
+      },
       async describe() {
         const [version, rules] = await Promise.all([
           toolVersion(host, ['nft', '--version']),

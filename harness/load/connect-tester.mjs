@@ -7,11 +7,8 @@
 // what a careful reader needs to tell a failed connect from a failed read, per backend, plus the
 // tester's own CPU time so a saturated tester can be flagged.
 import net from 'node:net';
+import { arg, poolAddresses } from './tester-common.mjs';
 
-function arg(name, fallback) {
-  const i = process.argv.indexOf(`--${name}`);
-  return i >= 0 ? process.argv[i + 1] : fallback;
-}
 
 const [host, portText] = arg('target', '').split(/:(?=\d+$)/);
 const port = Number(portText);
@@ -19,25 +16,12 @@ const durationMs = Number(arg('duration', '5')) * 1000;
 const concurrency = Number(arg('concurrency', '16'));
 const timeoutMs = Number(arg('timeout', '2')) * 1000;
 const path = arg('path', '/');
-// "198.18.128.0/18:1000" → the first 1000 addresses of the pool, used in turn.
 const sourcesSpec = arg('sources', '');
 if (!host || !Number.isInteger(port) || !(durationMs > 0) || !(concurrency > 0)) {
   process.stderr.write('usage: connect-tester --target IP:PORT --duration S --concurrency N [--timeout S] [--path P] [--sources CIDR:COUNT]\n');
   process.exit(2);
 }
 
-function poolAddresses(spec) {
-  if (!spec) return [];
-  const m = /^(\d+)\.(\d+)\.(\d+)\.(\d+)\/(\d+):(\d+)$/.exec(spec);
-  if (!m) throw new Error(`bad --sources ${spec}`);
-  const base = ((+m[1] << 24) >>> 0) + (+m[2] << 16) + (+m[3] << 8) + +m[4];
-  const size = 2 ** (32 - +m[5]);
-  const count = Math.min(+m[6], size - 2);
-  return Array.from({ length: count }, (_, i) => {
-    const a = base + 1 + i;
-    return `${a >>> 24}.${(a >>> 16) & 255}.${(a >>> 8) & 255}.${a & 255}`;
-  });
-}
 
 const sources = poolAddresses(sourcesSpec);
 const perBackend = {};

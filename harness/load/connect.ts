@@ -16,8 +16,13 @@ export const CONNECT_SCRIPT = 'connect-tester.mjs';
 /** Above this share of one CPU the tester, not the LB, may be what limited the rate. */
 export const SATURATED_CPU_SHARE = 0.9;
 
-let script: string | undefined;
-const scriptText = () => (script ??= readFileSync(new URL(`./${CONNECT_SCRIPT}`, import.meta.url), 'utf8'));
+const scripts = new Map<string, string>();
+const scriptText = (name: string) => scripts.get(name) ?? scripts.set(name, readFileSync(new URL(`./${name}`, import.meta.url), 'utf8')).get(name)!;
+
+/** Copies a built-in tester and the module it imports to the generator host's work dir. */
+export async function installTester(host: Host, workDir: string, name: string): Promise<void> {
+  for (const f of [name, 'tester-common.mjs']) await host.writeFile(posix.join(workDir, f), scriptText(f));
+}
 
 interface TesterOutput {
   v: number;
@@ -44,7 +49,8 @@ const CDF_POINTS = [0, 1, 5, 10, 25, 50, 75, 90, 95, 99, 99.9, 100];
 
 /** Connect metrics: the wrk-shaped core plus what only a per-connection tester can tell. */
 export interface ConnectMetrics extends GeneratorMetrics {
-  connections: { total: number; failedConnects: number; failedReads: number; timeouts: number };
+  /** lost: connected but no answer (the same as failedReads: one request per connection). */
+  connections: { total: number; lost: number; failedConnects: number; failedReads: number; timeouts: number };
   /** Jain's index over the tester's own per-backend counts. */
   fairness: number;
   testerPerBackend: Record<string, number>;
@@ -83,7 +89,7 @@ export function parseConnect(stdout: string): ConnectMetrics {
     latencyUs: { mean, stdev, max: q(100), p50: q(50), p75: q(75), p90: q(90), p99: q(99), 'p99.9': q(99.9) },
     latencyCdf: lat.length ? CDF_POINTS.map((p) => [p, q(p)] as [number, number]) : [],
     errors: { connect: o.failedConnects, read: o.failedReads - Math.min(o.failedReads, o.timeouts), write: 0, timeout: o.timeouts, status: 0 },
-    connections: { total: o.total, failedConnects: o.failedConnects, failedReads: o.failedReads, timeouts: o.timeouts },
+    connections: { total: o.total, lost: o.failedReads, failedConnects: o.failedConnects, failedReads: o.failedReads, timeouts: o.timeouts },
     fairness: jainFairness(Object.values(o.perBackend)),
     testerPerBackend: { ...o.perBackend },
     tester: { cpuSeconds: o.cpuSeconds, cpuShare, saturated: cpuShare > SATURATED_CPU_SHARE, sourceAddresses: o.sources },
@@ -123,7 +129,7 @@ export const connect: LoadDriver = {
     return spec.cpus ? ['taskset', '-c', spec.cpus, ...argv] : argv;
   },
   async prepare(host: Host, spec: LoadRunSpec) {
-    await host.writeFile(posix.join(spec.workDir, CONNECT_SCRIPT), scriptText());
+    await installTester(host, spec.workDir, CONNECT_SCRIPT);
   },
   parse(stdout: string) {
     return parseConnect(stdout);

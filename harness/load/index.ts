@@ -3,8 +3,9 @@ import { ConfigError } from '../errors.ts';
 import type { LoadDriver } from './types.ts';
 import { wrk } from './wrk.ts';
 import { connect } from './connect.ts';
+import { traffic } from './traffic.ts';
 
-export const loadDrivers = { wrk, connect } as const satisfies Record<string, LoadDriver>;
+export const loadDrivers = { wrk, connect, traffic } as const satisfies Record<string, LoadDriver>;
 export type LoadDriverName = keyof typeof loadDrivers;
 
 export function getLoadDriver(name: string): LoadDriver {

@@ -1,6 +1,7 @@
 import type { Host } from '../host/types.ts';
 import type { LoadSpec } from '../scenario/schema.ts';
 import type { Metrics } from '../results/types.ts';
+import type { ConnectionRecord } from './traffic.ts';
 
 export interface LoadTarget {
   ip: string;
@@ -18,6 +19,11 @@ export interface LoadRunSpec {
   cpus?: string;
   /** Directory where the driver may put helper files (e.g. wrk's Lua script). */
   workDir: string;
+  /**
+   * Start measuring at this moment of the generator host's clock (ms since the epoch), so events
+   * scheduled on the harness's clock land where the scenario put them. Drivers with a timeline honour it.
+   */
+  startAtEpochMs?: number;
 }
 
 /** Metrics a generator measures itself; perBackend comes from the backends' counters. */
@@ -40,4 +46,10 @@ export interface LoadDriver {
   prepare(host: Host, spec: LoadRunSpec): Promise<void>;
   /** Pure: throws ParseError on anything it cannot read completely. Never returns zeros for junk. */
   parse(stdout: string, stderr: string): GeneratorMetrics;
+  /**
+   * Pure, for generators that follow every connection (what events are accounted from): each
+   * connection's life in ms since `startEpochMs` (the generator host's clock), and where the
+   * measurement ended on that timeline.
+   */
+  timeline?(stdout: string): { startEpochMs: number; endMs: number; records: ConnectionRecord[] };
 }

@@ -22,6 +22,23 @@ const Repetition = z.looseObject({
   metrics: Metrics,
   raw: z.looseObject({ tool: z.string(), argv: z.array(z.string()), stdout: z.string(), stderr: z.string(), file: z.string().optional() }),
   datapath: z.record(z.string(), num).optional(),
+  events: z
+    .array(
+      z.looseObject({
+        at: num,
+        scheduledAt: num.nonnegative(),
+        action: z.string(),
+        target: z.array(z.string()),
+        tookMs: num.nonnegative(),
+        alive: z.int().nonnegative(),
+        lost: z.int().nonnegative(),
+        observedLoss: num.min(0).max(1),
+        idealLoss: num.min(0).max(1),
+        perBackend: z.record(z.string(), z.looseObject({ alive: z.int().nonnegative(), lost: z.int().nonnegative() })),
+        error: z.string().optional(),
+      }),
+    )
+    .optional(),
 });
 const Point = z.looseObject({
   id: z.string().min(1),

@@ -47,6 +47,36 @@ export interface Repetition {
   raw: { tool: string; argv: string[]; stdout: string; stderr: string; file?: string };
   /** What the datapath's own counters (XDP maps, the NFQUEUE program, …) counted during this repetition. */
   datapath?: Record<string, number>;
+  /** The scenario's events as they happened in this repetition, with their connection loss. */
+  events?: EventResult[];
+}
+
+/**
+ * One event of a repetition. Losses are fractions of the connections alive when the event began,
+ * counting those lost before the next event (or the end of the measurement).
+ */
+export interface EventResult {
+  /** Seconds since the generator started measuring, when applying began. */
+  at: number;
+  /** The scenario's `at`. */
+  scheduledAt: number;
+  action: string;
+  /** Backend names acted on (empty for restart-lb). */
+  target: string[];
+  weights?: Record<string, number>;
+  /** How long applying the change took (ms). */
+  tookMs: number;
+  alive: number;
+  lost: number;
+  observedLoss: number;
+  /** The share of alive connections on the targets for removals and kills (what a consistent LB without state breaks), else 0. */
+  idealLoss: number;
+  /** Alive and lost connections by the backend they were on. */
+  perBackend: Record<string, { alive: number; lost: number }>;
+  /** Lost connections by reason (reset, closed, timeout, …). */
+  lostBy: Record<string, number>;
+  /** Set when applying failed; the measurement went on. */
+  error?: string;
 }
 
 export interface PointResult {

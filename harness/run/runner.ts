@@ -22,6 +22,8 @@ import { jainFairness } from '../load/connect.ts';
 import { sleep } from '../util/time.ts';
 import type { Deployed } from '../lb/types.ts';
 import type { LoadDriver } from '../load/types.ts';
+import type { BackendNode } from '../topology/types.ts';
+import { clockOffset, fmtEvent, placeEvents, PointState, runEventSchedule, type AppliedEvent } from './events.ts';
 
 export interface RunOptions {
   scenario: Scenario;
@@ -42,6 +44,8 @@ export interface RunOutcome {
 }
 
 export const LB_PORT = 80;
+/** Time the generator gets to start up before an evented measurement begins (node on a TCG guest is slow). */
+const START_LEAD_MS = 1500;
 
 /** Which CPUs the generator and the servers get. Recorded in the result either way. */
 export function cpuPlan(spec: Scenario['cpus'], ncpu = availableParallelism()): { generator?: string; servers?: string } {
@@ -171,26 +175,42 @@ async function runPoint(topo: NetnsTopology, point: PlannedPoint, c: PointContex
   const ledger = new Teardown();
   const release = c.teardown.add(`load balancer ${point.lb.name}`, () => ledger.unwind());
   let deployed: Deployed | undefined;
+  // Timings of deployments a restart-lb replaced.
+  const earlierTimings: Record<string, number[]> = {};
   try {
     const backends = topo.backends.slice(0, point.params.backends);
     const driver = getLbDriver(point.lb.kind);
-    deployed = await driver.apply({
-      topo,
-      spec: point.lb as never,
-      backends,
-      port: LB_PORT,
-      teardown: ledger,
-      workDir: join(topo.workDir, 'lb', point.id.replace(/[^A-Za-z0-9_-]+/g, '_')),
-      log: c.log,
-      cpus: c.cpus.servers,
-    });
-    const live = deployed;
-    ledger.add(`teardown ${point.lb.name}`, () => live.teardown());
+    // One ledger per deployment, so restart-lb can unwind one and apply afresh.
+    let lbLedger = new Teardown();
+    ledger.add(`load balancer ${point.lb.name} deployment`, () => lbLedger.unwind());
+    const deploy = async (list: BackendNode[]): Promise<Deployed> => {
+      const d = await driver.apply({
+        topo,
+        spec: point.lb as never,
+        backends: list,
+        port: LB_PORT,
+        teardown: lbLedger,
+        workDir: join(topo.workDir, 'lb', point.id.replace(/[^A-Za-z0-9_-]+/g, '_')),
+        log: c.log,
+        cpus: c.cpus.servers,
+      });
+      lbLedger.add(`teardown ${point.lb.name}`, () => d.teardown());
+      return d;
+    };
+    deployed = await deploy(backends);
     await c.writer.setPointDescribe(meta, await deployed.describe());
 
     const load = { ...c.scenario.load, connections: point.params.connections, threads: point.params.threads };
     const target = { ...deployed.endpoint, path: load.path };
     const workDir = join(topo.workDir, 'load');
+    const events = c.scenario.events;
+    const state = new PointState(topo, backends, point.lb as { weights?: Record<string, number> }, () => deployed!, async (list) => {
+      mergeTimings(earlierTimings, deployed?.timings?.());
+      await lbLedger.unwind();
+      lbLedger = new Teardown();
+      deployed = await deploy(list);
+    });
+    const clock = events.length ? await clockOffset(topo.client.host) : undefined;
     for (let rep = 0; rep < point.repetitions; rep++) {
       throwIfAborted(c.signal);
       const idle = await waitIdle(topo.root, c.scenario.settle, c.signal);
@@ -200,12 +220,26 @@ async function runPoint(topo: NetnsTopology, point: PlannedPoint, c: PointContex
       const before = await topo.backendCounters();
       const dpBefore = await deployed.counters?.();
       const startedAt = new Date().toISOString();
-      const { metrics, output } = await runLoad(
-        topo.client.host,
-        c.loadDriver,
-        { load, target, durationS: load.duration, cpus: c.cpus.generator, workDir },
-        { signal: c.signal },
-      );
+      // Events run beside the generator; whatever ends the load (done, failed) ends them too.
+      const eventsAc = new AbortController();
+      const stopEvents = () => eventsAc.abort(c.signal.reason);
+      c.signal.addEventListener('abort', stopEvents, { once: true });
+      // With events, the generator starts at an agreed moment (its clock) and events count from it.
+      const t0 = Date.now() + (events.length ? START_LEAD_MS : 0);
+      const startAtEpochMs = events.length ? t0 + clock!.offsetMs : undefined;
+      const applied = events.length ? runEventSchedule(events, state, t0, eventsAc.signal).catch((e) => (eventsAc.signal.aborted ? [] : Promise.reject(e))) : Promise.resolve([]);
+      let loadRun: Awaited<ReturnType<typeof runLoad>>;
+      let happened: AppliedEvent[];
+      try {
+        loadRun = await runLoad(topo.client.host, c.loadDriver, { load, target, durationS: load.duration, cpus: c.cpus.generator, workDir, startAtEpochMs }, { signal: c.signal });
+      } finally {
+        eventsAc.abort('load finished');
+        c.signal.removeEventListener('abort', stopEvents);
+        happened = await applied;
+        // Back to the point's starting state before anything is read or measured again.
+        await state.restore();
+      }
+      const { metrics, output } = loadRun;
       const after = await topo.backendCounters();
       const dpAfter = await deployed.counters?.();
       if (metrics.requests === 0) {
@@ -216,11 +250,11 @@ async function runPoint(topo: NetnsTopology, point: PlannedPoint, c: PointContex
         );
       }
       const perBackend = perBackendDelta(before, after, backends.map((b) => b.name));
-      // The tester only names the backends that answered; fairness is over all of this point's.
-      if ('testerPerBackend' in metrics) {
-        const seen = metrics.testerPerBackend as Record<string, number>;
-        Object.assign(metrics, { fairness: jainFairness(backends.map((b) => seen[b.name] ?? 0)) });
-      }
+      // The tester only names the backends that answered; fairness is over all of this point's
+      // (connections for the traffic tester, whose connections carry many messages each).
+      const seen = ('connectionsPerBackend' in metrics ? metrics.connectionsPerBackend : 'testerPerBackend' in metrics ? metrics.testerPerBackend : undefined) as Record<string, number> | undefined;
+      if (seen) Object.assign(metrics, { fairness: jainFairness(backends.map((b) => seen[b.name] ?? 0)) });
+      const eventResults = happened.length ? placeEvents(happened, c.loadDriver, output.stdout, clock!) : undefined;
       const repetition: Repetition = {
         index: rep,
         startedAt,
@@ -228,21 +262,28 @@ async function runPoint(topo: NetnsTopology, point: PlannedPoint, c: PointContex
         metrics: { ...metrics, perBackend } satisfies Metrics,
         raw: { tool: c.loadDriver.name, argv: output.argv, stdout: output.stdout, stderr: output.stderr },
         ...(dpBefore && dpAfter ? { datapath: counterDelta(dpBefore, dpAfter) } : {}),
+        ...(eventResults ? { events: eventResults } : {}),
       };
       await c.writer.addRepetition(meta, repetition);
       c.log(`    rep ${rep + 1}/${point.repetitions}: ${fmtRate(metrics.requestsPerSec)} req/s, p99 ${(metrics.latencyUs.p99 / 1000).toFixed(2)} ms${errSuffix(metrics)}`);
+      for (const e of eventResults ?? []) c.log(`      ${fmtEvent(e)}`);
     }
   } catch (e) {
     if (c.signal.aborted) throw e;
     await c.writer.setPointError(meta, e);
     c.log(`    point failed: ${e instanceof LbbError ? e.message : (e as Error).stack ?? e}`);
   } finally {
-    const timings = deployed?.timings?.();
-    if (timings && Object.keys(timings).length) await c.writer.setPointTimings(meta, timings);
+    const timings = mergeTimings(earlierTimings, deployed?.timings?.());
+    if (Object.keys(timings).length) await c.writer.setPointTimings(meta, timings);
     await release();
   }
   // Let sockets in TIME_WAIT and conntrack entries of this LB not bleed into the next one.
   await sleep(100);
+}
+
+function mergeTimings(into: Record<string, number[]>, more: Record<string, number[]> | undefined): Record<string, number[]> {
+  for (const [k, v] of Object.entries(more ?? {})) into[k] = [...(into[k] ?? []), ...v];
+  return into;
 }
 
 /** What cumulative counters counted between two snapshots; a counter that went backwards (a restart) keeps its new value. */
@@ -255,9 +296,17 @@ export function counterDelta(before: Record<string, number>, after: Record<strin
   );
 }
 
-/** Requests each backend served between two counter snapshots; each snapshot read is itself one request. */
+/**
+ * Requests each backend served between two counter snapshots; each snapshot read is itself one
+ * request. A counter that went backwards belongs to a server restarted in between (kill-backends).
+ */
 export function perBackendDelta(before: Record<string, number>, after: Record<string, number>, names: string[]): Record<string, number> {
-  return Object.fromEntries(names.map((n) => [n, Math.max(0, (after[n] ?? 0) - (before[n] ?? 0) - 1)]));
+  return Object.fromEntries(
+    names.map((n) => {
+      const [b, a] = [before[n] ?? 0, after[n] ?? 0];
+      return [n, Math.max(0, a >= b ? a - b - 1 : a - 1)];
+    }),
+  );
 }
 
 function fmtRate(n: number): string {

@@ -8,6 +8,7 @@ import { fileURLToPath } from 'node:url';
 import { LineCounter, isMap, isScalar, isSeq, parseDocument, type Document } from 'yaml';
 import { z } from 'zod';
 import { ConfigError } from '../errors.ts';
+import { eventFindings } from './events-check.ts';
 import {
   Duration,
   LB_KINDS,
@@ -54,7 +55,7 @@ export async function parseScenarioText(text: string, fileLabel: string, opts: L
 
   const baseDir = opts.baseDir ?? dirname(resolve(fileLabel));
   const topo = await resolveTopology(data, opts.projectRoot ?? PROJECT_ROOT, baseDir);
-  findings.push(...topo.findings, ...sweepBeyondTopology(data, topo));
+  findings.push(...topo.findings, ...sweepBeyondTopology(data, topo), ...eventFindings(data, topo.spec));
 
   const problems = [...placeAll(src, findings), ...topo.problems];
   if (problems.length || !result.success || !topo.spec) throw invalid('scenario', fileLabel, problems);

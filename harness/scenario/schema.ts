@@ -58,6 +58,10 @@ export const NftablesSpec = z
       .enum(['round-robin', 'random', 'hash'])
       .default('round-robin')
       .meta({ description: 'round-robin: numgen inc; random: numgen random; hash: jhash of the 5-tuple.' }),
+    weights: z
+      .record(z.string().regex(/^be\d+$/, { message: 'backend names are be0, be1, …' }), z.int().min(0).max(1000))
+      .optional()
+      .meta({ description: 'Weight per backend name (default 1 each): a weight is that many slots of the numgen/jhash range.' }),
   })
   .meta({ description: 'nftables DNAT with numgen inc/random or jhash over the 5-tuple.' });
 
@@ -178,9 +182,13 @@ export const LB_KINDS = LbSpec.options.map((o) => o.shape.kind.value) as LbKind[
 export const LoadSpec = z
   .strictObject({
     generator: z
-      .enum(['wrk', 'connect'])
+      .enum(['wrk', 'connect', 'traffic'])
       .default('wrk')
-      .meta({ description: 'wrk: HTTP throughput and latency. connect: the built-in connection tester (one request per connection; per-backend counts, fairness, failed connects/reads; needs node on the client).' }),
+      .meta({
+        description:
+          'wrk: HTTP throughput and latency. connect: the built-in connection tester (one request per connection; per-backend counts, fairness, failed connects/reads; needs node on the client). ' +
+          'traffic: the built-in traffic tester (load.connections long-lived connections sending load.rate messages/s in all; per-connection outcomes and per-second samples; what events are measured with).',
+      }),
     duration: Duration.prefault('5s').meta({ description: 'Measured time per repetition (seconds or "5s").' }),
     warmup: Duration.prefault('1s').meta({ description: 'Unmeasured load before each repetition.' }),
     connections: z.int().min(1).max(10000).default(32).meta({ description: 'Open connections (wrk -c).' }),
@@ -190,13 +198,19 @@ export const LoadSpec = z
       .startsWith('/', { message: 'a path starts with "/"' })
       .default('/')
       .meta({ description: 'HTTP request path.' }),
-    timeout: Duration.prefault('2s').meta({ description: "wrk's socket/request timeout." }),
+    timeout: Duration.prefault('2s').meta({ description: "Socket/request timeout (wrk -T); traffic: a connection that gets no reply for this long is lost." }),
+    rate: z
+      .number()
+      .positive()
+      .max(1_000_000)
+      .default(500)
+      .meta({ description: 'traffic only: messages per second over all connections (each connection sends at connections/rate intervals).' }),
     sourceAddresses: z
       .int()
       .min(0)
       .max(16000)
       .default(0)
-      .meta({ description: "connect only: connect from this many addresses of the client's source pool (198.18.128.0/18, netns topologies), so hashing LBs see many clients; 0: the client's own address." }),
+      .meta({ description: "connect and traffic: connect from this many addresses of the client's source pool (198.18.128.0/18, netns topologies), so hashing LBs see many clients; 0: the client's own address." }),
   })
   .meta({ description: 'How load is generated at every point.' });
 export type LoadSpec = z.output<typeof LoadSpec>;
@@ -316,6 +330,40 @@ export const SweepSpec = z
   .meta({ description: 'The matrix: every load balancer is measured at every combination.' });
 export type SweepSpec = z.output<typeof SweepSpec>;
 
+const BackendName = z.string().regex(/^be\d+$/, { message: 'backend names are be0, be1, …' });
+const eventCommon = {
+  at: Duration.meta({ description: 'When, counted from the start of the measured run (not the warm-up): "10s".' }),
+};
+const backendTarget = {
+  backends: z.array(BackendName).min(1).optional().meta({ description: 'Which backends, by name.' }),
+  count: z.int().min(1).optional().meta({ description: 'Or how many: removing/killing takes the last ones in use; adding/starting the first ones out.' }),
+};
+const backendEvent = <A extends string>(action: A, description: string) =>
+  z.strictObject({ ...eventCommon, action: z.literal(action), ...backendTarget }).meta({ description });
+
+export const EventSpec = z
+  .discriminatedUnion('action', [
+    backendEvent('remove-backends', 'Take backends out of the LB (live backend change; the servers keep running).'),
+    backendEvent('add-backends', 'Put backends (back) into the LB.'),
+    backendEvent('remove-lb-nodes', 'ECMP: withdraw LB nodes from the multipath route (here the LB nodes are the backends).'),
+    backendEvent('add-lb-nodes', 'ECMP: announce LB nodes again.'),
+    backendEvent('kill-backends', "SIGKILL the backends' server processes; the LB is not told (its health checking, if any, must notice)."),
+    backendEvent('start-backends', 'Start killed backend servers again.'),
+    z
+      .strictObject({
+        ...eventCommon,
+        action: z.literal('set-weights'),
+        weights: z.record(BackendName, z.int().min(0).max(65535)).meta({ description: 'New weight per backend name; others keep theirs.' }),
+      })
+      .meta({ description: 'Change backend weights (LBs that take weights: nftables, ipvs).' }),
+    z
+      .strictObject({ ...eventCommon, action: z.literal('restart-lb') })
+      .meta({ description: 'Tear the LB down and apply it again (process restart, rules flushed and rewritten).' }),
+  ])
+  .meta({ description: 'Something done to the system during a measurement; its connection loss is measured (needs load.generator: traffic).' });
+export type EventSpec = z.output<typeof EventSpec>;
+export type EventAction = EventSpec['action'];
+
 export const CpuSpec = z.union([
   z.enum(['auto', 'off']),
   z.strictObject({
@@ -346,6 +394,10 @@ export const ScenarioSpec = z
       .meta({ description: 'Load balancers to compare, measured in this order.' }),
     sweep: SweepSpec.default({ backends: [1] }),
     load: LoadSpec.default(LoadSpec.parse({})),
+    events: z
+      .array(EventSpec)
+      .default([])
+      .meta({ description: 'Scheduled during every measured repetition of every point, in order of `at`; undone before the next repetition.' }),
     repetitions: z
       .int()
       .min(1)

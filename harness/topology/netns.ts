@@ -34,6 +34,10 @@ export interface RunTopology extends Topology {
   namespaces: string[];
   /** Absolute request counters per backend (each read counts itself); callers take deltas. */
   backendCounters(): Promise<Record<string, number>>;
+  /** SIGKILL these backends' server processes (events); absent where lbbench did not start them. */
+  killBackends?(names: string[]): Promise<void>;
+  /** Start killed backend servers again. */
+  startBackends?(names: string[]): Promise<void>;
 }
 export type NetnsTopology = RunTopology;
 
@@ -208,7 +212,8 @@ export async function buildNetnsTopology(
           workers: opts.backendWorkers,
           cpus: opts.serverCpus,
         });
-        teardown.add(`stop nginx on ${be.name}`, () => s.proc.stop());
+        // By name, not this handle: a killed and restarted backend has a new process.
+        teardown.add(`stop nginx on ${be.name}`, () => servers.find((x) => x.name === be.name)!.proc.stop());
         return s;
       }),
     );
@@ -263,6 +268,34 @@ export async function buildNetnsTopology(
             root.exec(['ip', '-n', be.ns!, '-force', '-b', '-'], { input: [PLAN.clientNet, PLAN.sourcePool].map((n) => `route del ${n} via ${PLAN.clientReturnIp}`).join('\n') + '\n', check: false }),
           );
           await runBatch(root, be.ns!, lines);
+        }),
+      );
+    },
+    async killBackends(names) {
+      await Promise.all(
+        names.map(async (name) => {
+          const s = servers.find((x) => x.name === name);
+          if (!s) throw new ProvisionError(`no backend ${name} to kill`);
+          if (!s.proc.running()) return;
+          // The master and its workers, by PID: killing only the master leaves workers serving.
+          const pid = s.proc.pid;
+          const kids = (await root.exec(['pgrep', '-P', String(pid)], { check: false })).stdout.split('\n').filter(Boolean);
+          await root.exec(['kill', '-KILL', String(pid), ...kids], { check: false });
+          await s.proc.exited;
+        }),
+      );
+    },
+    async startBackends(names) {
+      await Promise.all(
+        names.map(async (name) => {
+          const i = servers.findIndex((x) => x.name === name);
+          if (i < 0) throw new ProvisionError(`no backend ${name} to start`);
+          if (servers[i]!.proc.running()) return;
+          const be = backends.find((b) => b.name === name)!;
+          const dir = join(workDir, name);
+          // A SIGKILLed nginx leaves its unix socket behind, and would fail to bind it again.
+          await root.exec(['rm', '-f', join(dir, 'status.sock'), join(dir, 'nginx.pid')]);
+          servers[i] = await startBackendNginx(be.host, name, dir, { workers: opts.backendWorkers, cpus: opts.serverCpus });
         }),
       );
     },

@@ -1,4 +1,10 @@
 import { execFileSync } from 'node:child_process';
+import { mkdtemp, readFile, readdir, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { main } from '../../harness/cli.ts';
+import { readResult } from '../../harness/results/reader.ts';
+import type { RunResult } from '../../harness/results/types.ts';
 
 /**
  * Why an e2e test cannot run here, or undefined when it can. Tests skip with this reason (visible
@@ -38,4 +44,22 @@ export function processesMentioning(needle: string): number[] {
     .split('\n')
     .filter((l) => l.includes(needle) && !l.includes('ps -eo'))
     .map((l) => Number(l.trim().split(/\s+/)[0]));
+}
+
+/**
+ * Writes a scenario into a fresh directory and runs it through the CLI's `run`, as a user would;
+ * returns what it printed and the result it wrote (undefined when none was written).
+ */
+export async function runScenarioCli(lines: string[], extraArgs: string[] = []): Promise<{ code: number; out: string; work: string; raw?: any; result?: RunResult }> {
+  const work = await mkdtemp(join(tmpdir(), 'lbb-e2e-'));
+  await writeFile(join(work, 's.yaml'), lines.join('\n') + '\n');
+  const out: string[] = [];
+  const code = await main(['run', join(work, 's.yaml'), '--out', join(work, 'results'), '--reports', join(work, 'reports'), ...extraArgs], {
+    out: (s) => out.push(s),
+    err: (s) => out.push(s),
+  });
+  const runs = await readdir(join(work, 'results')).catch(() => [] as string[]);
+  if (!runs.length) return { code, out: out.join('\n'), work };
+  const dir = join(work, 'results', runs[0]!);
+  return { code, out: out.join('\n'), work, raw: JSON.parse(await readFile(join(dir, 'result.json'), 'utf8')), result: await readResult(dir) };
 }

@@ -263,6 +263,13 @@ test('nftScript: one dnat rule mapping numgen/jhash mod n onto the backends', ()
   }
 });
 
+test('nftScript: a weight is that many slots of the range; weight 0 takes none, all 0 no rule', () => {
+  const rule = (w: Record<string, number>) => lines(nftScript(VIP, 80, backends(3), 'random', w)).filter((l) => l.includes('dnat'));
+  assert.deepEqual(rule({ be0: 3, be2: 0 }), [`ip daddr ${VIP} tcp dport 80 dnat ip addr . port to numgen random mod 4 map { 0-2 : 198.18.1.11 . 80, 3 : 198.18.1.12 . 80 }`]);
+  assert.deepEqual(rule({ be0: 1, be1: 1, be2: 1 }), rule({}));
+  assert.deepEqual(rule({ be0: 0, be1: 0, be2: 0 }), []);
+});
+
 test('nftScript: create, flush and define the table in one transaction', () => {
   assert.equal(
     nftScript(VIP, 8080, backends(2), 'round-robin'),

@@ -54,6 +54,7 @@ describe('valid scenarios', () => {
       threads: 1,
       path: '/',
       timeout: 2,
+      rate: 500,
       sourceAddresses: 0,
     });
     assert.equal(s.repetitions, 3);
@@ -164,13 +165,13 @@ describe('every shipped file validates', () => {
 describe('invalid scenarios: every problem, with file:line:col and what to write', () => {
   test('unknown top-level key', async () => {
     await assertProblems(MINIMAL + 'repetition: 3\n', [
-      's.yaml:4:1: repetition: unknown key "repetition"; valid keys: name, description, topology, loadBalancers, sweep, load, repetitions, cpus, settle, output; did you mean repetitions?',
+      's.yaml:4:1: repetition: unknown key "repetition"; valid keys: name, description, topology, loadBalancers, sweep, load, events, repetitions, cpus, settle, output; did you mean repetitions?',
     ]);
   });
 
   test('unknown nested key suggests the closest one', async () => {
     await assertProblems(MINIMAL + yaml('load:', '  duraton: 5s'), [
-      's.yaml:5:3: load.duraton: unknown key "duraton"; valid keys: generator, duration, warmup, connections, threads, path, timeout, sourceAddresses; did you mean duration?',
+      's.yaml:5:3: load.duraton: unknown key "duraton"; valid keys: generator, duration, warmup, connections, threads, path, timeout, rate, sourceAddresses; did you mean duration?',
     ]);
   });
 
@@ -259,7 +260,7 @@ describe('invalid scenarios: every problem, with file:line:col and what to write
 
   test('an empty value where a map belongs points at its key', async () => {
     await assertProblems(MINIMAL + 'load:\n', [
-      's.yaml:4:1: load: expected a map (keys: generator, duration, warmup, connections, threads, path, timeout, sourceAddresses), got nothing',
+      's.yaml:4:1: load: expected a map (keys: generator, duration, warmup, connections, threads, path, timeout, rate, sourceAddresses), got nothing',
     ]);
   });
 
@@ -364,7 +365,7 @@ describe('invalid scenarios: every problem, with file:line:col and what to write
 
   test('a document that is not a map', async () => {
     await assertProblems('- kind: router\n', [
-      's.yaml:1:1: (top level): expected a map (keys: name, description, topology, loadBalancers, sweep, load, repetitions, cpus, settle, output), got a list',
+      's.yaml:1:1: (top level): expected a map (keys: name, description, topology, loadBalancers, sweep, load, events, repetitions, cpus, settle, output), got a list',
     ]);
   });
 
@@ -407,7 +408,7 @@ describe('invalid scenarios: every problem, with file:line:col and what to write
         `s.yaml:3:11: loadBalancers[0].kind: unknown load balancer kind "envoy"; valid kinds: ${KINDS}`,
         's.yaml:5:11: loadBalancers[1].mode: invalid value "l9"; allowed values: l4, l7',
         's.yaml:7:13: load.duration: expected a duration like "5s", "500ms" or "2m", got "soon"',
-        's.yaml:8:3: load.conections: unknown key "conections"; valid keys: generator, duration, warmup, connections, threads, path, timeout, sourceAddresses; did you mean connections?',
+        's.yaml:8:3: load.conections: unknown key "conections"; valid keys: generator, duration, warmup, connections, threads, path, timeout, rate, sourceAddresses; did you mean connections?',
         's.yaml:9:14: repetitions: must be at least 1, got -2',
         's.yaml:10:20: sweep.backends[0]: must be at least 1, got 0',
       ],
@@ -459,5 +460,58 @@ describe('JSON schema', () => {
     assert.equal(typeof schema.properties.topology.description, 'string');
     assert.equal(typeof schema.properties.sweep.properties.backends.description, 'string');
     assert.doesNotThrow(() => JSON.parse(JSON.stringify(schema)));
+  });
+});
+
+describe('events', () => {
+  const base = (...events: string[]) =>
+    yaml(
+      'name: t',
+      'loadBalancers:',
+      '  - kind: xdp',
+      '  - kind: nginx',
+      'sweep: { backends: [4, 10] }',
+      'load: { generator: traffic, connections: 100, rate: 500, duration: 20s }',
+      'events:',
+      ...events,
+    );
+
+  test('a scale-in schedule is accepted and typed', async () => {
+    const s = await parseScenarioText(base('  - { at: 5s, action: remove-backends, count: 2 }', '  - { at: 10s, action: add-backends, backends: [be2, be3] }', '  - { at: 15s, action: restart-lb }'), 's.yaml', { projectRoot: root });
+    assert.deepEqual(s.events, [
+      { at: 5, action: 'remove-backends', count: 2 },
+      { at: 10, action: 'add-backends', backends: ['be2', 'be3'] },
+      { at: 15, action: 'restart-lb' },
+    ]);
+  });
+
+  test('each problem is placed on its event and says what to write', async () => {
+    await assertProblems(
+      base(
+        '  - { at: 2s, action: remove-backends, count: 4 }',
+        '  - { at: 3s, action: remove-backends, backends: [be5] }',
+        '  - { at: 9s, action: set-weights, weights: { be0: 2 } }',
+        '  - { at: 14s, action: add-lb-nodes, count: 1, backends: [be1] }',
+        '  - { at: 25s, action: restart-lb }',
+        '  - { at: 18s, action: scale-out }',
+      ),
+      [
+        's.yaml:8:11: events[0].at: only 1.0 s until the next event; losses show up to 2.2 s later (load.timeout + connections/rate) — leave at least that much',
+        's.yaml:8:47: events[0].count: count 4 would leave no backend at the point with 4 (sweep.backends); use at most 3',
+        's.yaml:9:51: events[1].backends[0]: be5 is not in use at the point with 4 backends (sweep.backends); name one of be0…be3, or use count:',
+        's.yaml:10:23: events[2].action: set-weights: xdp, nginx take no weights (only nftables, ipvs); measure them in a scenario of their own',
+        's.yaml:11:5: events[3]: add-lb-nodes needs either backends: [be1, …] or count: N (not both)',
+        's.yaml:11:24: events[3].action: add-lb-nodes: only ecmp has several LB nodes (not xdp, nginx); use add-backends, which for ecmp changes the LB nodes too',
+        's.yaml:12:11: events[4].at: at 25 s is not inside the 20 s measurement; choose a time below load.duration',
+        's.yaml:13:24: events[5].action: unknown action "scale-out"; valid actions: remove-backends, add-backends, remove-lb-nodes, add-lb-nodes, kill-backends, start-backends, set-weights, restart-lb',
+      ],
+    );
+  });
+
+  test('events need the traffic generator', async () => {
+    const text = base('  - { at: 5s, action: restart-lb }').replace('generator: traffic', 'generator: wrk');
+    assert.deepEqual(await problemsOf(text), [
+      's.yaml:8:3: events: events are measured by what each connection went through; load.generator wrk does not record that — set load.generator: traffic',
+    ]);
   });
 });
