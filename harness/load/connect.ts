@@ -8,7 +8,7 @@ import { ParseError, PreflightError } from '../errors.ts';
 import type { Host } from '../host/types.ts';
 import { PLAN } from '../topology/address-plan.ts';
 import { quantile } from '../stats/descriptive.ts';
-import type { GeneratorMetrics, LoadDriver, LoadRunSpec } from './types.ts';
+import type { RequestGeneratorMetrics, LoadDriver, LoadRunSpec } from './types.ts';
 
 const TOOL = 'connect';
 const MARKER = 'LBBENCH_CONNECT ';
@@ -48,7 +48,7 @@ export function jainFairness(counts: number[]): number {
 const CDF_POINTS = [0, 1, 5, 10, 25, 50, 75, 90, 95, 99, 99.9, 100];
 
 /** Connect metrics: the wrk-shaped core plus what only a per-connection tester can tell. */
-export interface ConnectMetrics extends GeneratorMetrics {
+export interface ConnectMetrics extends RequestGeneratorMetrics {
   /** lost: connected but no answer (the same as failedReads: one request per connection). */
   connections: { total: number; lost: number; failedConnects: number; failedReads: number; timeouts: number };
   /** Jain's index over the tester's own per-backend counts. */
@@ -96,7 +96,7 @@ export function parseConnect(stdout: string): ConnectMetrics {
   };
 }
 
-export const connect: LoadDriver = {
+export const connect: LoadDriver<ConnectMetrics> = {
   name: 'connect',
   tools: [{ cmd: 'node', pkg: 'nodejs' }],
   async preflight(host: Host) {

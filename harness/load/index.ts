@@ -4,8 +4,11 @@ import type { LoadDriver } from './types.ts';
 import { wrk } from './wrk.ts';
 import { connect } from './connect.ts';
 import { traffic } from './traffic.ts';
+import { trafgen } from './trafgen.ts';
+import { iperf3 } from './iperf3.ts';
 
-export const loadDrivers = { wrk, connect, traffic } as const satisfies Record<string, LoadDriver>;
+// Each driver's metrics type differs; the table is read through the common LoadDriver interface.
+export const loadDrivers: Record<'wrk' | 'connect' | 'traffic' | 'trafgen' | 'iperf3', LoadDriver> = { wrk, connect, traffic, trafgen, iperf3 } as never;
 export type LoadDriverName = keyof typeof loadDrivers;
 
 export function getLoadDriver(name: string): LoadDriver {

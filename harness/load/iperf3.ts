@@ -1,7 +1,11 @@
 // iperf3 (3.12, as packaged by Debian 12) for bulk TCP throughput and small-packet UDP through an
 // LB. Only -J output is read: the text format changes between releases, the JSON field names have
 // not. Field semantics below were checked against real runs (test/fixtures/iperf3, record.sh).
-import { ConfigError, ParseError } from '../errors.ts';
+import { ConfigError, ParseError, PreflightError, ProvisionError } from '../errors.ts';
+import type { Host } from '../host/types.ts';
+import type { StreamMetrics } from '../results/types.ts';
+import { waitFor } from '../util/time.ts';
+import type { AttachContext, LoadDriver, LoadRunSpec } from './types.ts';
 
 const TOOL = 'iperf3';
 
@@ -285,3 +289,72 @@ export function parseIperf3(stdout: string): Iperf3Result {
   }
   return result;
 }
+
+// ---------------------------------------------------------------------------------------------
+// The generator
+
+export type StreamGeneratorMetrics = Omit<StreamMetrics, 'perBackend'> & { iperf3: { receivedBytes: number; intervals: Iperf3Interval[]; cpu: Iperf3Result['cpu'] } };
+/** Where the iperf3 server listens on the backend; the LB's port is redirected to it there. */
+export const IPERF3_SERVER_PORT = 5201;
+/**
+ * How a test stays on one server: iperf3 opens a control connection and then its data connections,
+ * and an LB balancing over several backends would put them on different servers (the test then
+ * fails). lbbench measures iperf3 through the LB to the single backend of a point.
+ */
+export const IPERF3_PLACEMENT = 'single-backend: all of a test\'s connections go through the LB to be0, where the LB\'s port is redirected to iperf3';
+
+export const iperf3: LoadDriver<StreamGeneratorMetrics> = {
+  name: 'iperf3',
+  tools: [{ cmd: 'iperf3', pkg: 'iperf3' }],
+  async preflight(host: Host) {
+    const r = await host.exec(['iperf3', '--version'], { check: false, timeoutMs: 10_000 });
+    if (r.code !== 0) throw new PreflightError(`iperf3 is not installed on ${host.name}`, 'lbbench setup (Debian package iperf3)');
+  },
+  unsupported(_topology, backends) {
+    const many = backends.filter((n) => n > 1);
+    return many.length
+      ? `iperf3 needs a test's control and data connections on one server, and an LB spreading them over ${many[0]} backends splits them; measure iperf3 with sweep.backends: [1] (the LB's whole datapath to one backend)`
+      : undefined;
+  },
+  buildArgv(spec: LoadRunSpec) {
+    const argv = iperf3Argv({ server: spec.target.ip, port: spec.target.port, timeS: spec.durationS, protocol: 'tcp', streams: spec.load.connections });
+    return spec.cpus ? ['taskset', '-c', spec.cpus, ...argv] : argv;
+  },
+  async prepare() {},
+  parse(stdout: string) {
+    const r = parseIperf3(stdout);
+    return {
+      durationS: r.seconds,
+      stream: {
+        protocol: r.protocol,
+        bitsPerSec: r.bitsPerSecond,
+        senderBitsPerSec: r.senderBitsPerSecond,
+        ...(r.retransmits !== undefined ? { retransmits: r.retransmits } : {}),
+        placement: IPERF3_PLACEMENT,
+      },
+      iperf3: { receivedBytes: r.receivedBytes, intervals: r.intervals, cpu: r.cpu },
+    };
+  },
+  async attach(ctx: AttachContext) {
+    const be = ctx.backends[0]!;
+    const redirect = ['PREROUTING', '-p', 'tcp', '--dport', String(ctx.endpoint.port), '-m', 'comment', '--comment', 'lbbench-iperf3', '-j', 'REDIRECT', '--to-ports', String(IPERF3_SERVER_PORT)];
+    ctx.teardown.add(`${be.name}: remove the iperf3 redirect`, () => be.host.exec(['iptables', '-t', 'nat', '-D', ...redirect], { check: false }));
+    await be.host.exec(['iptables', '-t', 'nat', '-I', ...redirect]);
+    const server = be.host.spawn(['iperf3', '-s', '-p', String(IPERF3_SERVER_PORT)]);
+    ctx.teardown.add(`${be.name}: stop the iperf3 server`, () => server.stop());
+    const up = await waitFor(async () => !server.running() || (await be.host.exec(['ss', '-Htln', `sport = :${IPERF3_SERVER_PORT}`], { check: false })).stdout.trim() !== '', { timeoutMs: 5000 });
+    if (!up || !server.running()) {
+      const out = await server.stop(200);
+      throw new ProvisionError(`iperf3 server on ${be.name} did not start: ${(out.stderr || out.stdout).trim().slice(-300)}`);
+    }
+    return {
+      extra: {},
+      // What arrived is in iperf3's own report (the server's side of it).
+      counters: async () => ({}),
+      metrics(gen) {
+        const g = gen as StreamGeneratorMetrics;
+        return { durationS: g.durationS, stream: g.stream, perBackend: { [be.name]: g.iperf3.receivedBytes } };
+      },
+    };
+  },
+};

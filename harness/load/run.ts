@@ -30,12 +30,12 @@ export interface RunLoadOptions {
  * itself: the parser decides from what wrk printed (wrk exits 1 with only a stderr line when it
  * cannot connect). Spawned rather than exec'd so an abort can stop the process.
  */
-export async function runLoad(
+export async function runLoad<M extends GeneratorMetrics>(
   host: Host,
-  driver: LoadDriver,
+  driver: LoadDriver<M>,
   spec: LoadRunSpec,
   opts: RunLoadOptions = {},
-): Promise<{ metrics: GeneratorMetrics; output: LoadOutput }> {
+): Promise<{ metrics: M; output: LoadOutput }> {
   const { signal } = opts;
   signal?.throwIfAborted();
   await driver.prepare(host, spec);

@@ -7,7 +7,7 @@ import { ParseError } from '../errors.ts';
 import type { Host } from '../host/types.ts';
 import { PLAN } from '../topology/address-plan.ts';
 import { connect, installTester, jainFairness, SATURATED_CPU_SHARE } from './connect.ts';
-import type { GeneratorMetrics, LoadDriver, LoadRunSpec } from './types.ts';
+import type { RequestGeneratorMetrics, LoadDriver, LoadRunSpec } from './types.ts';
 
 const TOOL = 'traffic';
 const MARKER = 'LBBENCH_TRAFFIC ';
@@ -45,7 +45,7 @@ export interface TrafficSample {
   bytes: number;
 }
 
-export interface TrafficMetrics extends GeneratorMetrics {
+export interface TrafficMetrics extends RequestGeneratorMetrics {
   connections: { total: number; lost: number; failedConnects: number; lasted: number; target: number };
   /** Lost connections by reason. */
   lostBy: Record<string, number>;
@@ -153,7 +153,7 @@ export function parseTrafficFull(stdout: string): TrafficParse {
   return { metrics, records };
 }
 
-export const traffic: LoadDriver = {
+export const traffic: LoadDriver<TrafficMetrics> = {
   name: 'traffic',
   tools: connect.tools,
   preflight: (host: Host) => connect.preflight(host),

@@ -1,7 +1,11 @@
 // trafgen (netsniff-ng) as a small-packet generator: 60-byte TCP SYNs with a random source port,
 // so every packet is a new flow for the LB to hash. Header functions let trafgen fill in lengths
 // and checksums (conntrack-based LBs drop packets with a bad TCP checksum as INVALID).
-import { ParseError } from '../errors.ts';
+import { posix } from 'node:path';
+import { ParseError, PreflightError, ProvisionError } from '../errors.ts';
+import type { Host } from '../host/types.ts';
+import type { PacketMetrics } from '../results/types.ts';
+import type { AttachContext, LoadDriver, LoadRunSpec } from './types.ts';
 
 export interface SynFlood {
   dstMac: string;
@@ -34,3 +38,107 @@ export function parseTrafgen(stdout: string): { packets: number; bytes: number; 
   }
   return { packets: Number(packets[1]), bytes: Number(bytes[1]), seconds: Number(time[1]) + Number(time[2]) / 1e6 };
 }
+
+/** Ethernet + IPv4 + TCP + 6 bytes of fill: the 60-byte minimum frame (64 on the wire with FCS). */
+export const SYN_FRAME_BYTES = 60;
+const CONF = 'trafgen-syn.cfg';
+const SINK_COMMENT = 'lbbench-trafgen-sink';
+
+export type PacketGeneratorMetrics = Omit<PacketMetrics, 'perBackend'>;
+
+/** Pure: the sink rule's packet counter in `iptables -t raw -L PREROUTING -v -x -n` output. */
+export function parseSinkCounter(out: string): number {
+  const line = out.split('\n').find((l) => l.includes(SINK_COMMENT));
+  const n = line ? /^\s*(\d+)\s+\d+\s+DROP/.exec(line)?.[1] : undefined;
+  if (n === undefined) throw new ParseError('the sink rule is missing from the raw table', 'iptables', out.slice(0, 300));
+  return Number(n);
+}
+
+async function nsMac(host: Host, dev: string): Promise<string> {
+  // A namespace's /sys is only its own inside `ip netns exec`, which is how namespace hosts run commands.
+  return (await host.exec(['cat', `/sys/class/net/${dev}/address`])).stdout.trim();
+}
+
+/**
+ * 60-byte TCP SYNs with random source ports at the VIP, as fast as one trafgen thread can; each
+ * backend drops them in its raw table, and those DROP rules' counters are what arrived. A run is
+ * ended by SIGINT from `timeout` to trafgen's process group: its per-CPU workers stop and the parent
+ * prints its summary (signalling only the parent leaves a worker running).
+ */
+export const trafgen: LoadDriver<PacketGeneratorMetrics> = {
+  name: 'trafgen',
+  tools: [{ cmd: 'trafgen', pkg: 'netsniff-ng' }],
+  async preflight(host: Host) {
+    // `trafgen --version` exits 1 after printing its version; what matters is that it ran.
+    const r = await host.exec(['trafgen', '--version'], { check: false, timeoutMs: 10_000 });
+    if (!/^trafgen \d/m.test(r.stdout)) throw new PreflightError(`trafgen is not installed on ${host.name}`, 'lbbench setup (Debian package netsniff-ng)');
+  },
+  unsupported(topology) {
+    // The client's interface and the LB's MAC are known only where lbbench built the links.
+    if (topology.kind === 'baremetal' || (topology.kind === 'qemu' && topology.placement === 'per-role')) {
+      return `trafgen writes Ethernet frames on the client's eth0 towards the LB node's MAC, which lbbench knows only on netns and qemu one-guest topologies (not ${topology.kind}${topology.kind === 'qemu' ? ' per-role' : ''}); use MoonGen on bare metal`;
+    }
+    return undefined;
+  },
+  buildArgv(spec: LoadRunSpec) {
+    const argv = ['timeout', '-s', 'INT', String(spec.durationS), 'trafgen', '--dev', 'eth0', '--conf', posix.join(spec.workDir, CONF), '-P', '1', '-q'];
+    return spec.cpus ? ['taskset', '-c', spec.cpus, ...argv] : argv;
+  },
+  async prepare(host: Host, spec: LoadRunSpec) {
+    const x = spec.extra ?? {};
+    if (!x.dstMac || !x.srcMac) throw new ProvisionError('trafgen: no MAC addresses (the point did not attach the generator)');
+    await host.exec(['mkdir', '-p', spec.workDir]);
+    await host.writeFile(
+      posix.join(spec.workDir, CONF),
+      trafgenSynConfig({ dstMac: String(x.dstMac), srcMac: String(x.srcMac), srcIp: String(x.srcIp), dstIp: spec.target.ip, dstPort: spec.target.port }),
+    );
+  },
+  parse(stdout: string) {
+    const t = parseTrafgen(stdout);
+    if (!(t.seconds > 0) || t.packets === 0) throw new ParseError(`sent ${t.packets} packets in ${t.seconds} s`, 'trafgen', stdout.slice(-300));
+    return {
+      durationS: t.seconds,
+      packets: {
+        sent: t.packets,
+        received: NaN,
+        sentPerSec: t.packets / t.seconds,
+        receivedPerSec: NaN,
+        lossFraction: NaN,
+        frameBytes: t.bytes / t.packets,
+        receivedBitsPerSec: NaN,
+      },
+    };
+  },
+  async attach(ctx: AttachContext) {
+    const { topo, backends, endpoint } = ctx;
+    const rule = ['PREROUTING', '-p', 'tcp', '--syn', '--dport', String(endpoint.port), '-m', 'comment', '--comment', SINK_COMMENT, '-j', 'DROP'];
+    for (const b of backends) {
+      ctx.teardown.add(`${b.name}: remove the trafgen sink`, () => b.host.exec(['iptables', '-t', 'raw', '-D', ...rule], { check: false }));
+      await b.host.exec(['iptables', '-t', 'raw', '-I', ...rule]);
+    }
+    const extra = { dstMac: await nsMac(topo.lb.host, topo.lb.clientIf), srcMac: await nsMac(topo.client.host, 'eth0'), srcIp: topo.client.ip };
+    return {
+      extra,
+      async counters() {
+        const counts = await Promise.all(backends.map(async (b) => parseSinkCounter((await b.host.exec(['iptables', '-t', 'raw', '-L', 'PREROUTING', '-v', '-x', '-n'])).stdout)));
+        return Object.fromEntries(backends.map((b, i) => [b.name, counts[i]!]));
+      },
+      metrics(gen, arrived) {
+        const g = gen as PacketGeneratorMetrics;
+        const received = Object.values(arrived).reduce((a, b) => a + b, 0);
+        const p = g.packets;
+        return {
+          durationS: g.durationS,
+          packets: {
+            ...p,
+            received,
+            receivedPerSec: received / g.durationS,
+            lossFraction: Math.max(0, 1 - received / p.sent),
+            receivedBitsPerSec: (received * p.frameBytes * 8) / g.durationS,
+          },
+          perBackend: arrived,
+        };
+      },
+    };
+  },
+};

@@ -1,6 +1,9 @@
 import type { Host } from '../host/types.ts';
-import type { LoadSpec } from '../scenario/schema.ts';
-import type { Metrics } from '../results/types.ts';
+import type { LoadSpec, TopologySpec } from '../scenario/schema.ts';
+import type { Teardown } from '../teardown.ts';
+import type { RunTopology } from '../topology/netns.ts';
+import type { BackendNode } from '../topology/types.ts';
+import type { Metrics, RequestMetrics } from '../results/types.ts';
 import type { ConnectionRecord } from './traffic.ts';
 
 export interface LoadTarget {
@@ -24,10 +27,34 @@ export interface LoadRunSpec {
    * scheduled on the harness's clock land where the scenario put them. Drivers with a timeline honour it.
    */
   startAtEpochMs?: number;
+  /** Values the driver's attach() found (MAC addresses, server ports) for buildArgv and prepare. */
+  extra?: Record<string, string | number>;
 }
 
+export interface AttachContext {
+  topo: RunTopology;
+  /** The point's backends. */
+  backends: BackendNode[];
+  endpoint: { ip: string; port: number };
+  load: LoadSpec;
+  /** Everything attach() sets up is undone here when the point ends. */
+  teardown: Teardown;
+  workDir: string;
+}
+
+/** A non-HTTP generator's receiving side for one point: what it sends is counted where it arrives. */
+export interface Attached {
+  extra: Record<string, string | number>;
+  /** Cumulative arrivals per backend (replaces the backends' HTTP counters for this generator). */
+  counters(): Promise<Record<string, number>>;
+  /** The repetition's metrics from the generator's own numbers and what arrived per backend meanwhile. */
+  metrics(gen: GeneratorMetrics, arrived: Record<string, number>): Metrics;
+}
+
+type OmitEach<T, K extends PropertyKey> = T extends unknown ? Omit<T, K> : never;
 /** Metrics a generator measures itself; perBackend comes from the backends' counters. */
-export type GeneratorMetrics = Omit<Metrics, 'perBackend'>;
+export type GeneratorMetrics = OmitEach<Metrics, 'perBackend'>;
+export type RequestGeneratorMetrics = Omit<RequestMetrics, 'perBackend'>;
 
 export interface LoadOutput {
   argv: string[];
@@ -36,7 +63,7 @@ export interface LoadOutput {
   code: number;
 }
 
-export interface LoadDriver {
+export interface LoadDriver<M extends GeneratorMetrics = GeneratorMetrics> {
   readonly name: LoadSpec['generator'];
   readonly tools: { cmd: string; pkg: string }[];
   preflight(host: Host): Promise<void>;
@@ -45,11 +72,15 @@ export interface LoadDriver {
   /** Write helper files (scripts) the argv refers to. */
   prepare(host: Host, spec: LoadRunSpec): Promise<void>;
   /** Pure: throws ParseError on anything it cannot read completely. Never returns zeros for junk. */
-  parse(stdout: string, stderr: string): GeneratorMetrics;
+  parse(stdout: string, stderr: string): M;
   /**
    * Pure, for generators that follow every connection (what events are accounted from): each
    * connection's life in ms since `startEpochMs` (the generator host's clock), and where the
    * measurement ended on that timeline.
    */
   timeline?(stdout: string): { startEpochMs: number; endMs: number; records: ConnectionRecord[] };
+  /** Generators whose traffic is not HTTP set up its receiving side (sinks, servers) per point. */
+  attach?(ctx: AttachContext): Promise<Attached>;
+  /** Why this generator cannot run on a topology of this kind, or undefined when it can. */
+  unsupported?(topology: TopologySpec, backends: number[]): string | undefined;
 }

@@ -5,7 +5,7 @@ import { posix } from 'node:path';
 import { ConfigError, ParseError, PreflightError } from '../errors.ts';
 import type { Host } from '../host/types.ts';
 import type { LatencyUs, WrkErrors } from '../results/types.ts';
-import type { GeneratorMetrics, LoadDriver, LoadRunSpec, LoadTarget } from './types.ts';
+import type { RequestGeneratorMetrics, LoadDriver, LoadRunSpec, LoadTarget } from './types.ts';
 
 const TOOL = 'wrk';
 const INSTALL_HINT = 'apt-get install -y wrk (or run `lbbench setup`)';
@@ -91,7 +91,7 @@ function isObj(v: Json): v is Obj {
  * target, or every response slower than --timeout) the latency figures are NaN and the CDF is
  * empty — zero would read as "infinitely fast".
  */
-export function parseWrk(stdout: string, stderr: string): GeneratorMetrics {
+export function parseWrk(stdout: string, stderr: string): RequestGeneratorMetrics {
   const lines = stdout.split('\n');
   const jsonIdx = lines.flatMap((l, i) => (l.startsWith(JSON_MARKER) ? [i] : []));
   if (jsonIdx.length === 0) {
@@ -245,7 +245,7 @@ export function buildWrkArgv(spec: LoadRunSpec): string[] {
   return spec.cpus ? ['taskset', '-c', spec.cpus, ...argv] : argv;
 }
 
-export const wrk: LoadDriver = {
+export const wrk: LoadDriver<RequestGeneratorMetrics> = {
   name: 'wrk',
   tools: [{ cmd: 'wrk', pkg: 'wrk' }],
   async preflight(host) {

@@ -7,7 +7,7 @@ import { readResult } from '../results/reader.ts';
 import type { RunResult } from '../results/types.ts';
 import { fmtMs, fmtNum, reportHtml, scenarioName, type RenderedChart } from './html.ts';
 import { renderSvg } from './render.ts';
-import { charts, summaryRows } from './specs.ts';
+import { charts, rateUnit, summaryRows } from './specs.ts';
 
 export { renderSvg } from './render.ts';
 export { charts, summaryRows, type Chart, type SummaryRow } from './specs.ts';
@@ -33,22 +33,27 @@ export async function reportFromResultDir(resultDir: string, reportsRoot: string
   return renderReport(result, join(reportsRoot, result.runId));
 }
 
+/** Gbit/s needs decimals; counts of requests and packets do not. */
+function fmtRate(n: number): string {
+  return Number.isFinite(n) && n < 100 && !Number.isInteger(n) ? n.toFixed(2) : fmtNum(n);
+}
+
 /** Plain-text summary for the terminal: aligned columns, numbers right-aligned. */
 export function summaryTable(result: RunResult): string {
   const rows = summaryRows(result);
-  const header = ['LB', 'backends', 'req/s', 'min–max', 'CV%', 'p50 ms', 'p99 ms', 'errors', 'reps', 'notes'];
+  const header = ['LB', 'backends', rateUnit(result), 'min–max', 'CV%', 'p50 ms', 'p99 ms', 'errors', 'reps', 'notes'];
   const right = [false, true, true, true, true, true, true, true, true, false];
   const body = rows.map((r) => [
     r.series,
     String(r.backends),
-    fmtNum(r.rps.median),
-    `${fmtNum(r.rps.min)}–${fmtNum(r.rps.max)}`,
+    fmtRate(r.rps.median),
+    `${fmtRate(r.rps.min)}–${fmtRate(r.rps.max)}`,
     fmtNum(r.rps.cvPct, 1),
     fmtMs(r.latencyUs.p50),
     fmtMs(r.latencyUs.p99),
     fmtNum(r.errorsTotal),
     String(r.repetitions),
-    [r.error !== undefined ? `FAILED: ${r.error.split('\n')[0]}` : '', ...r.warnings].filter(Boolean).join('; '),
+    [r.error !== undefined ? `FAILED: ${r.error.split('\n')[0]}` : '', ...r.warnings, ...r.notes].filter(Boolean).join('; '),
   ]);
   const all = [header, ...body];
   const widths = header.map((_, i) => Math.max(...all.map((row) => [...row[i]!].length)));

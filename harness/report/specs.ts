@@ -6,7 +6,8 @@
 // get averaged into one line.
 import type { TopLevelSpec } from 'vega-lite';
 import { cv, max, median, min } from '../stats/descriptive.ts';
-import type { PointResult, RunResult } from '../results/types.ts';
+import type { TrafficSample } from '../load/traffic.ts';
+import type { EventResult, PointResult, Repetition, RunResult } from '../results/types.ts';
 
 const SCHEMA = 'https://vega.github.io/schema/vega-lite/v6.json';
 const WIDTH = 560;
@@ -64,6 +65,64 @@ function colorEnc(result: RunResult) {
   return { field: 'series', type: 'nominal' as const, title: 'Load balancer', scale: { domain: seriesOrder(result) } };
 }
 
+/** The request generators' metrics (wrk, connect, traffic), whichever other kinds the result type grows. */
+type RequestMetrics = Extract<Repetition['metrics'], { requestsPerSec: number }>;
+
+/** What only some request generators record (connect, traffic). */
+interface ExtraMetrics {
+  fairness?: number;
+  connectionsPerBackend?: Record<string, number>;
+  samples?: TrafficSample[];
+  tester?: { saturated?: boolean };
+}
+
+const metricsOf = (r: Repetition) => r.metrics as RequestMetrics & ExtraMetrics;
+
+/** What a result's headline number counts: requests, packets that arrived, or stream bits. */
+export type RateUnit = 'req/s' | 'pps' | 'Gbit/s';
+
+export function rateUnit(result: RunResult): RateUnit {
+  const m = result.points.flatMap((p) => p.repetitions)[0]?.metrics;
+  return m && 'packets' in m ? 'pps' : m && 'stream' in m ? 'Gbit/s' : 'req/s';
+}
+
+/** One repetition's headline number in its result's unit. */
+export function rateOf(r: Repetition): number {
+  const m = r.metrics;
+  if ('packets' in m) return m.packets.receivedPerSec;
+  if ('stream' in m) return m.stream.bitsPerSec / 1e9;
+  return m.requestsPerSec;
+}
+
+const RATE_TITLE: Record<RateUnit, string> = { 'req/s': 'Requests/s', pps: 'Packets/s that arrived', 'Gbit/s': 'Gbit/s that arrived' };
+
+/**
+ * Per series, the measured point with the most backends among those `has` accepts, in series
+ * order: the connection charts show one point per LB, and more backends is where LBs differ most.
+ */
+function largestPerSeries(result: RunResult, has: (p: PointResult) => boolean): { series: string; point: PointResult }[] {
+  const label = seriesLabeler(result);
+  const best = new Map<string, PointResult>();
+  for (const p of result.points) {
+    if (!measured(p) || !has(p)) continue;
+    const cur = best.get(label(p));
+    if (!cur || p.params.backends > cur.params.backends) best.set(label(p), p);
+  }
+  return seriesOrder(result).flatMap((series) => (best.has(series) ? [{ series, point: best.get(series)! }] : []));
+}
+
+/** "remove-backends be8,be9", as the run log names events. */
+export function eventName(e: Pick<EventResult, 'action' | 'target'>): string {
+  return `${e.action}${e.target.length ? ` ${e.target.join(',')}` : ''}`;
+}
+
+/** Whole percent, with one decimal below 10% so a small but real loss doesn't read as 0%. */
+export function fmtPct(fraction: number): string {
+  const v = 100 * fraction;
+  if (!Number.isFinite(v)) return '–';
+  return `${v > 0 && v < 10 ? Number(v.toFixed(1)) : v.toFixed(0)}%`;
+}
+
 // ---------------------------------------------------------------- (a) throughput vs backends
 
 export interface ThroughputDatum {
@@ -78,7 +137,7 @@ export interface ThroughputDatum {
 export function throughputData(result: RunResult): ThroughputDatum[] {
   const label = seriesLabeler(result);
   return result.points.filter(measured).map((p) => {
-    const rps = p.repetitions.map((r) => r.metrics.requestsPerSec);
+    const rps = p.repetitions.map(rateOf);
     return {
       series: label(p),
       backends: p.params.backends,
@@ -96,7 +155,7 @@ export function throughputSpec(result: RunResult): TopLevelSpec | null {
   const xs = [...new Set(values.map((d) => d.backends))].sort((a, b) => a - b);
   // Doubling sweeps (1, 2, 4, … 64) bunch up at the left on a linear axis.
   const logX = xs.length >= 3 && xs[xs.length - 1]! / xs[0]! >= 8;
-  const yTitle = 'Requests/s (median, band: min–max)';
+  const yTitle = `${RATE_TITLE[rateUnit(result)]} (median, band: min–max)`;
   return {
     $schema: SCHEMA,
     title: { text: 'Throughput vs. number of backends', subtitle: 'median over repetitions; shaded band: min–max spread' },
@@ -146,7 +205,7 @@ export function latencyCdfData(result: RunResult): CdfDatum[] {
     if (!measured(p) || p.params.backends !== n) continue;
     const byPct = new Map<number, number[]>();
     for (const r of p.repetitions) {
-      for (const [pct, us] of r.metrics.latencyCdf ?? []) {
+      for (const [pct, us] of metricsOf(r).latencyCdf ?? []) {
         if (!byPct.has(pct)) byPct.set(pct, []);
         byPct.get(pct)!.push(us);
       }
@@ -187,9 +246,23 @@ export function latencyCdfSpec(result: RunResult): TopLevelSpec | null {
 export interface DistributionDatum {
   series: string;
   backend: string;
-  requests: number;
-  /** Percent of this series' requests that this backend served. */
+  /** Requests, or connections when the unit is connections. */
+  count: number;
+  /** Percent of this series' requests (connections) that this backend served. */
   sharePct: number;
+}
+
+const atLargest = (result: RunResult) => {
+  const n = largestBackends(result);
+  return result.points.filter((p) => measured(p) && p.params.backends === n);
+};
+
+/**
+ * The traffic tester's connections carry many messages each for as long as they live, so its
+ * requests per backend say more about how long connections lasted than where they were sent.
+ */
+export function distributionUnit(result: RunResult): 'requests' | 'connections' {
+  return atLargest(result).some((p) => p.repetitions.some((r) => metricsOf(r).connectionsPerBackend)) ? 'connections' : 'requests';
 }
 
 /**
@@ -197,38 +270,64 @@ export interface DistributionDatum {
  * router baseline sending everything to one backend is expected and shown as such.
  */
 export function distributionData(result: RunResult): DistributionDatum[] {
-  const n = largestBackends(result);
   const label = seriesLabeler(result);
+  const byConnections = distributionUnit(result) === 'connections';
   const out: DistributionDatum[] = [];
-  for (const p of result.points) {
-    if (!measured(p) || p.params.backends !== n) continue;
+  for (const p of atLargest(result)) {
     const counts = new Map<string, number>();
     for (const r of p.repetitions) {
-      for (const [be, c] of Object.entries(r.metrics.perBackend ?? {})) counts.set(be, (counts.get(be) ?? 0) + c);
+      const m = metricsOf(r);
+      // Backends nobody's connection ended on are absent from connectionsPerBackend; the
+      // counters name all of the point's, and the fairness index counts them as 0 too.
+      const source = byConnections ? { ...Object.fromEntries(Object.keys(m.perBackend ?? {}).map((be) => [be, 0])), ...m.connectionsPerBackend } : m.perBackend;
+      for (const [be, c] of Object.entries(source ?? {})) counts.set(be, (counts.get(be) ?? 0) + c);
     }
     const total = [...counts.values()].reduce((a, b) => a + b, 0);
     if (total <= 0) continue;
     for (const be of [...counts.keys()].sort(byName)) {
       const c = counts.get(be)!;
-      out.push({ series: label(p), backend: be, requests: c, sharePct: (100 * c) / total });
+      out.push({ series: label(p), backend: be, count: c, sharePct: (100 * c) / total });
     }
   }
   return out;
+}
+
+export interface FairnessDatum {
+  series: string;
+  /** Jain's index, median over repetitions: 1 is a perfectly even spread, 1/n all on one backend. */
+  fairness: number;
+  repetitions: number;
+}
+
+/** For the points the distribution chart shows, where the generator computed the index. */
+export function fairnessData(result: RunResult): FairnessDatum[] {
+  const label = seriesLabeler(result);
+  return atLargest(result).flatMap((p) => {
+    const f = p.repetitions.map((r) => metricsOf(r).fairness).filter((x): x is number => typeof x === 'number');
+    return f.length ? [{ series: label(p), fairness: median(f), repetitions: f.length }] : [];
+  });
 }
 
 export function distributionSpec(result: RunResult): TopLevelSpec | null {
   const values = distributionData(result);
   if (!values.length) return null;
   const n = largestBackends(result)!;
+  const unit = distributionUnit(result);
   const backends = [...new Set(values.map((d) => d.backend))].sort(byName);
   const series = seriesOrder(result).filter((s) => values.some((d) => d.series === s));
   const width = Math.min(1100, Math.max(WIDTH, backends.length * series.length * 14));
+  const fairness = fairnessData(result);
+  // In the legend rather than in the series name: the name is the colour key shared by all charts.
+  const labelExpr = fairness.reduceRight(
+    (rest, f) => `datum.label === ${JSON.stringify(f.series)} ? ${JSON.stringify(`${f.series} · Jain ${f.fairness.toFixed(3)}`)} : ${rest}`,
+    'datum.label',
+  );
+  const color = fairness.length ? { ...colorEnc(result), legend: { labelExpr, labelLimit: 360 } } : colorEnc(result);
+  const subtitle = [`share of each LB's ${unit}, summed over repetitions; dashed line: even share (${(100 / n).toFixed(1)}%)`];
+  if (fairness.length) subtitle.push("legend: Jain's fairness index (1 = even), median over repetitions");
   return {
     $schema: SCHEMA,
-    title: {
-      text: `Requests per backend at ${n} backends`,
-      subtitle: `share of each LB's requests, summed over repetitions; dashed line: even share (${(100 / n).toFixed(1)}%)`,
-    },
+    title: { text: `${unit === 'connections' ? 'Connections' : 'Requests'} per backend at ${n} backends`, subtitle },
     width,
     height: HEIGHT - 40,
     data: { values },
@@ -238,8 +337,8 @@ export function distributionSpec(result: RunResult): TopLevelSpec | null {
         encoding: {
           x: { field: 'backend', type: 'nominal', title: 'Backend', sort: backends, axis: { labelAngle: 0 } },
           xOffset: { field: 'series', type: 'nominal', sort: series },
-          y: { field: 'sharePct', type: 'quantitative', title: 'Share of requests (%)' },
-          color: colorEnc(result),
+          y: { field: 'sharePct', type: 'quantitative', title: `Share of ${unit} (%)` },
+          color,
         },
       },
       {
@@ -250,7 +349,238 @@ export function distributionSpec(result: RunResult): TopLevelSpec | null {
   } as TopLevelSpec;
 }
 
-// ---------------------------------------------------------------- (d) summary table
+// ---------------------------------------------------------------- (d) connections over time
+
+export const TIMELINE_METRICS = ['active', 'new', 'lost', 'failed connects'] as const;
+export type TimelineMetric = (typeof TIMELINE_METRICS)[number];
+
+export interface TimelineDatum {
+  series: string;
+  /** End of the second the value is for (s since measurement start): a loss shows after the event that caused it. */
+  t: number;
+  metric: TimelineMetric;
+  /** Connections open at t for active, else connections in the second before t. */
+  value: number;
+}
+
+export interface TimelineEventDatum {
+  series: string;
+  /** Seconds since measurement start, on the same clock as the samples. */
+  at: number;
+  label: string;
+  /** Text row, alternating so that labels of events close together don't overprint. */
+  lane: number;
+}
+
+/** One repetition per series: averaging timelines would smear the moment of each loss. */
+function timelineReps(result: RunResult): { series: string; rep: Repetition }[] {
+  const firstWithSamples = (p: PointResult) => p.repetitions.find((r) => metricsOf(r).samples?.length);
+  return largestPerSeries(result, (p) => firstWithSamples(p) !== undefined).map(({ series, point }) => ({ series, rep: firstWithSamples(point)! }));
+}
+
+export function connectionTimelineData(result: RunResult): TimelineDatum[] {
+  return timelineReps(result).flatMap(({ series, rep }) =>
+    metricsOf(rep).samples!.flatMap((s) => {
+      const t = s.t + 1;
+      return [
+        { series, t, metric: 'active' as const, value: s.active },
+        { series, t, metric: 'new' as const, value: s.new },
+        { series, t, metric: 'lost' as const, value: s.lost },
+        { series, t, metric: 'failed connects' as const, value: s.failedConnects },
+      ];
+    }),
+  );
+}
+
+export function timelineEventData(result: RunResult): TimelineEventDatum[] {
+  return timelineReps(result).flatMap(({ series, rep }) =>
+    (rep.events ?? []).map((e, k) => ({ series, at: e.at, label: `${eventName(e)}${e.error ? ' (failed)' : ''}`, lane: k % 2 })),
+  );
+}
+
+export function connectionTimelineSpec(result: RunResult): TopLevelSpec | null {
+  const samples = connectionTimelineData(result);
+  if (!samples.length) return null;
+  const events = timelineEventData(result);
+  const series = [...new Set(samples.map((d) => d.series))];
+  const x = {
+    field: 't',
+    type: 'quantitative',
+    title: 'Time (s since measurement start)',
+    scale: { domain: [0, Math.max(...samples.map((d) => d.t))], nice: false },
+  };
+  const color = {
+    field: 'metric',
+    type: 'nominal',
+    title: 'Connections',
+    scale: { domain: [...TIMELINE_METRICS], range: ['#4c78a8', '#54a24b', '#e45756', '#f58518'] },
+  };
+  const y = { field: 'value', type: 'quantitative', title: 'Connections (count)' };
+  const isEvent = 'isValid(datum.label)';
+  return {
+    $schema: SCHEMA,
+    title: {
+      text: 'Connections over time',
+      // Short lines: the headless renderer sizes the SVG by a generous estimate of text width.
+      subtitle: ['first repetition of each LB; dashed lines: events', "active: open at each second's end; new, lost, failed: during that second"],
+    },
+    // One array for both kinds of rows: a facet splits only the top-level data.
+    data: { values: [...samples, ...events] },
+    facet: {
+      field: 'series',
+      type: 'nominal',
+      sort: series,
+      header: { title: null, labelAngle: 0, labelAnchor: 'start', labelFontWeight: 'bold', labelFontSize: 12 },
+    },
+    columns: 1,
+    // One scale for all: the tester opens all its connections in the first second, so new starts
+    // as high as active anyway, and the panels stay comparable.
+    spec: {
+      width: WIDTH,
+      height: 120,
+      layer: [
+        {
+          transform: [{ filter: "datum.metric === 'active'" }],
+          mark: { type: 'line', strokeWidth: 2 },
+          encoding: { x, y, color },
+        },
+        {
+          transform: [{ filter: "isValid(datum.metric) && datum.metric !== 'active'" }],
+          mark: { type: 'line', point: { size: 18 }, strokeWidth: 1.5 },
+          encoding: { x, y, color },
+        },
+        {
+          transform: [{ filter: isEvent }],
+          mark: { type: 'rule', strokeDash: [4, 3], color: '#444' },
+          encoding: { x: { field: 'at', type: 'quantitative' } },
+        },
+        {
+          transform: [{ filter: isEvent }, { calculate: '2 + 12 * datum.lane', as: 'labelY' }],
+          mark: { type: 'text', align: 'left', baseline: 'top', dx: 3, fontSize: 10, color: '#333' },
+          encoding: { x: { field: 'at', type: 'quantitative' }, y: { field: 'labelY', type: 'quantitative', scale: null }, text: { field: 'label' } },
+        },
+      ],
+    },
+  } as TopLevelSpec;
+}
+
+// ---------------------------------------------------------------- (e) connection loss per event
+
+export interface EventLossDatum {
+  series: string;
+  /** "#1 remove-backends be8,be9": numbered, as the same action can come twice. */
+  event: string;
+  /** Medians over repetitions. */
+  observedPct: number;
+  idealPct: number;
+  alive: number;
+  lost: number;
+  repetitions: number;
+  /** Repetitions in which applying the event failed. */
+  failed: number;
+}
+
+interface EventSummary {
+  index: number;
+  name: string;
+  observed: number;
+  ideal: number;
+  alive: number;
+  lost: number;
+  repetitions: number;
+  failed: number;
+}
+
+/** The k-th event of every repetition is the same scheduled event: the schedule runs in `at` order each time. */
+function eventSummaries(p: PointResult): EventSummary[] {
+  const count = Math.max(0, ...p.repetitions.map((r) => r.events?.length ?? 0));
+  return Array.from({ length: count }, (_, k) => {
+    const es = p.repetitions.flatMap((r) => (r.events?.[k] ? [r.events[k]] : []));
+    return {
+      index: k,
+      name: eventName(es[0]!),
+      observed: median(es.map((e) => e.observedLoss)),
+      ideal: median(es.map((e) => e.idealLoss)),
+      alive: median(es.map((e) => e.alive)),
+      lost: median(es.map((e) => e.lost)),
+      repetitions: es.length,
+      failed: es.filter((e) => e.error !== undefined).length,
+    };
+  });
+}
+
+export function eventLossData(result: RunResult): EventLossDatum[] {
+  return largestPerSeries(result, (p) => p.repetitions.some((r) => r.events?.length)).flatMap(({ series, point }) =>
+    eventSummaries(point).map((e) => ({
+      series,
+      event: `#${e.index + 1} ${e.name}`,
+      observedPct: 100 * e.observed,
+      idealPct: 100 * e.ideal,
+      alive: e.alive,
+      lost: e.lost,
+      repetitions: e.repetitions,
+      failed: e.failed,
+    })),
+  );
+}
+
+export function eventLossSpec(result: RunResult): TopLevelSpec | null {
+  const values = eventLossData(result);
+  if (!values.length) return null;
+  const events = [...new Set(values.map((d) => d.event))];
+  const series = seriesOrder(result).filter((s) => values.some((d) => d.series === s));
+  const x = { field: 'event', type: 'nominal', title: 'Event', sort: events, axis: { labelAngle: 0, labelLimit: 220 } };
+  const xOffset = { field: 'series', type: 'nominal', sort: series };
+  const yTitle = 'Lost (% of connections alive)';
+  return {
+    $schema: SCHEMA,
+    title: {
+      text: 'Observed vs. ideal loss per event',
+      subtitle: [
+        'bars: observed loss, median over repetitions',
+        'black ticks: ideal (the share on the backends taken away)',
+        'labels: lost / alive connections (median)',
+      ],
+    },
+    width: Math.min(1100, Math.max(WIDTH, events.length * series.length * 48)),
+    height: HEIGHT - 40,
+    data: { values },
+    layer: [
+      {
+        mark: { type: 'bar' },
+        encoding: {
+          x,
+          xOffset,
+          y: { field: 'observedPct', type: 'quantitative', title: yTitle },
+          color: colorEnc(result),
+          tooltip: [
+            { field: 'series', title: 'Load balancer' },
+            { field: 'event', title: 'Event' },
+            { field: 'observedPct', type: 'quantitative', title: 'Observed loss (%)', format: '.1f' },
+            { field: 'idealPct', type: 'quantitative', title: 'Ideal loss (%)', format: '.1f' },
+            { field: 'lost', type: 'quantitative', title: 'Lost (connections)' },
+            { field: 'alive', type: 'quantitative', title: 'Alive (connections)' },
+            { field: 'repetitions', type: 'quantitative', title: 'Repetitions' },
+          ],
+        },
+      },
+      {
+        mark: { type: 'tick', color: '#222', thickness: 2 },
+        encoding: { x, xOffset, y: { field: 'idealPct', type: 'quantitative', title: yTitle } },
+      },
+      {
+        transform: [
+          { calculate: 'max(datum.observedPct, datum.idealPct)', as: 'labelAt' },
+          { calculate: "format(datum.lost, ',.1~f') + '/' + format(datum.alive, ',.1~f')", as: 'counts' },
+        ],
+        mark: { type: 'text', baseline: 'bottom', dy: -3, fontSize: 9, color: '#333' },
+        encoding: { x, xOffset, y: { field: 'labelAt', type: 'quantitative', title: yTitle }, text: { field: 'counts' } },
+      },
+    ],
+  } as TopLevelSpec;
+}
+
+// ---------------------------------------------------------------- (f) summary table
 
 export interface SummaryRow {
   pointId: string;
@@ -267,16 +597,20 @@ export interface SummaryRow {
   latencyUs: { p50: number; p99: number };
   errorsTotal: number;
   error?: string;
+  /** Something the reader should act on or distrust. */
   warnings: string[];
+  /** Facts worth a glance that the columns don't show (fairness, loss per event). */
+  notes: string[];
 }
 
 export function summaryRows(result: RunResult): SummaryRow[] {
   const label = seriesLabeler(result);
   return result.points.map((p) => {
     const reps = p.repetitions;
-    const rps = reps.map((r) => r.metrics.requestsPerSec);
-    const errorsTotal = reps.reduce((s, r) => {
-      const e = r.metrics.errors;
+    const rps = reps.map(rateOf);
+    const requestReps = reps.filter((r) => 'requestsPerSec' in r.metrics);
+    const errorsTotal = requestReps.reduce((s, r) => {
+      const e = metricsOf(r).errors;
       return s + e.connect + e.read + e.write + e.timeout + e.status;
     }, 0);
     const cvPct = 100 * cv(rps);
@@ -288,12 +622,24 @@ export function summaryRows(result: RunResult): SummaryRow[] {
       warnings.push(`CV ${cvPct.toFixed(1)}% > ${CV_WARN_PCT}%: noisy; pin CPUs and let the host settle`);
     }
     if (errorsTotal > 0) warnings.push(`${errorsTotal} request errors`);
-    const saturated = reps.filter((r) => (r.metrics as { tester?: { saturated?: boolean } }).tester?.saturated).length;
+    const saturated = reps.filter((r) => metricsOf(r).tester?.saturated).length;
     if (saturated) {
       warnings.push(`the connect tester used a full CPU in ${saturated} of ${reps.length} repetitions: the rate is the tester's limit, not the LB's`);
     }
-    const fairness = reps.map((r) => (r.metrics as { fairness?: number }).fairness).filter((f): f is number => typeof f === 'number');
-    if (fairness.length) warnings.push(`fairness (Jain) ${median(fairness).toFixed(3)}`);
+    const notes: string[] = [];
+    const packets = reps.flatMap((r) => ('packets' in r.metrics ? [r.metrics.packets] : []));
+    if (packets.length) {
+      notes.push(`sent ${Math.round(median(packets.map((x) => x.sentPerSec))).toLocaleString('en-US')} pps, lost ${fmtPct(median(packets.map((x) => x.lossFraction)))}, ${(median(packets.map((x) => x.receivedBitsPerSec)) / 1e9).toFixed(3)} Gbit/s of ${packets[0]!.frameBytes}-byte frames`);
+    }
+    const streams = reps.flatMap((r) => ('stream' in r.metrics ? [r.metrics.stream] : []));
+    const retrans = streams.map((x) => x.retransmits).filter((x): x is number => x !== undefined);
+    if (retrans.length) notes.push(`${Math.round(median(retrans))} TCP retransmits`);
+    const fairness = reps.map((r) => metricsOf(r).fairness).filter((f): f is number => typeof f === 'number');
+    if (fairness.length) notes.push(`fairness (Jain) ${median(fairness).toFixed(3)}`);
+    for (const e of eventSummaries(p)) {
+      const failed = e.failed ? `, failed in ${e.failed} of ${e.repetitions}` : '';
+      notes.push(`${e.name}: lost ${fmtPct(e.observed)} (ideal ${fmtPct(e.ideal)})${failed}`);
+    }
     const row: SummaryRow = {
       pointId: p.id,
       lb: p.lb.name,
@@ -304,11 +650,12 @@ export function summaryRows(result: RunResult): SummaryRow[] {
       repetitions: reps.length,
       rps: { median: median(rps), min: min(rps), max: max(rps), cvPct },
       latencyUs: {
-        p50: median(reps.map((r) => r.metrics.latencyUs.p50)),
-        p99: median(reps.map((r) => r.metrics.latencyUs.p99)),
+        p50: median(requestReps.map((r) => metricsOf(r).latencyUs.p50)),
+        p99: median(requestReps.map((r) => metricsOf(r).latencyUs.p99)),
       },
       errorsTotal,
       warnings,
+      notes,
     };
     if (p.error !== undefined) row.error = p.error;
     return row;
@@ -318,7 +665,7 @@ export function summaryRows(result: RunResult): SummaryRow[] {
 // ---------------------------------------------------------------- all charts
 
 export interface Chart {
-  id: 'throughput' | 'latency-cdf' | 'distribution';
+  id: 'throughput' | 'latency-cdf' | 'distribution' | 'connections-over-time' | 'event-loss';
   title: string;
   caption: string;
   spec: TopLevelSpec;
@@ -334,7 +681,7 @@ export function charts(result: RunResult): Chart[] {
       id: 'throughput',
       title: 'Throughput vs. number of backends',
       caption:
-        'Median requests/s over repetitions per load balancer; the shaded band spans the slowest to the fastest repetition. ' +
+        `Median ${rateUnit(result) === 'req/s' ? 'requests/s' : rateUnit(result) === 'pps' ? 'packets/s that arrived at the backends' : 'Gbit/s that arrived'} over repetitions per load balancer; the shaded band spans the slowest to the fastest repetition. ` +
         'A flattening line is where the LB (or the generator, on a small host) saturates.',
       spec: t,
     });
@@ -354,16 +701,43 @@ export function charts(result: RunResult): Chart[] {
   if (d) {
     const present = new Set(distributionData(result).map((x) => x.series));
     const label = seriesLabeler(result);
-    const atN = result.points.filter((p) => measured(p) && p.params.backends === n).map(label);
-    const missing = [...new Set(atN)].filter((s) => !present.has(s));
+    const missing = [...new Set(atLargest(result).map(label))].filter((s) => !present.has(s));
+    const byConnections = distributionUnit(result) === 'connections';
     out.push({
       id: 'distribution',
-      title: `Requests per backend at ${n} backends`,
+      title: `${byConnections ? 'Connections' : 'Requests'} per backend at ${n} backends`,
       caption:
-        `Share of each load balancer's requests served by each backend at ${n} backends, from the backends' own counters. ` +
+        (byConnections
+          ? `Share of each load balancer's connections on each backend at ${n} backends, by the backend each connection was on when it ended (or the run did), as the traffic tester saw it. `
+          : `Share of each load balancer's requests served by each backend at ${n} backends, from the backends' own counters. `) +
         'The dashed line is a perfectly even split; the router baseline forwards to one backend by design.' +
+        (fairnessData(result).length ? " The legend gives Jain's fairness index per load balancer: 1 is an even spread, 1/n everything on one backend." : '') +
         (missing.length ? ` No per-backend counts for: ${missing.join(', ')}.` : ''),
       spec: d,
+    });
+  }
+  const tl = connectionTimelineSpec(result);
+  if (tl) {
+    out.push({
+      id: 'connections-over-time',
+      title: 'Connections over time',
+      caption:
+        'Open connections, and connections opened, lost and failed to open in each second, during the first repetition, ' +
+        "one panel per load balancer at its largest backend count. Dashed lines mark the scenario's events: " +
+        'the tester reopens every connection it loses, so a loss shows as matching lost and new spikes.',
+      spec: tl,
+    });
+  }
+  const el = eventLossSpec(result);
+  if (el) {
+    out.push({
+      id: 'event-loss',
+      title: 'Observed vs. ideal loss per event',
+      caption:
+        'Share of the connections alive at each event that were lost before the next one, median over repetitions (bars), against the ideal (black ticks): ' +
+        'the share that was on the backends removed or killed, which a consistent LB without connection state breaks. ' +
+        'Adding backends ideally breaks nothing; an LB that keeps connection state can stay below the ideal for removals.',
+      spec: el,
     });
   }
   return out;

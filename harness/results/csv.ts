@@ -19,6 +19,13 @@
 //   errors_connect, errors_read, errors_write, errors_timeout, errors_status
 //   per_backend             requests per backend, "be0=12;be1=10" in natural name order
 //   point_error             PointResult.error (repeated on each row of that point)
+//   packets_sent, packets_received, packets_received_per_sec, packet_loss_fraction   (trafgen)
+//   bits_per_sec            stream bits/s that arrived (iperf3), or received frames' bits (trafgen)
+//   stream_retransmits      TCP retransmits (iperf3)
+//   connections_total, connections_lost, connections_failed   (connect, traffic)
+//   fairness                Jain's index over backends (connect, traffic)
+//
+// Columns that do not apply to a generator are empty.
 //
 // A point that failed before its first repetition still gets one row (metrics empty) so a failure
 // can't vanish from the export.
@@ -53,6 +60,16 @@ export const CSV_COLUMNS = [
   'errors_status',
   'per_backend',
   'point_error',
+  'packets_sent',
+  'packets_received',
+  'packets_received_per_sec',
+  'packet_loss_fraction',
+  'bits_per_sec',
+  'stream_retransmits',
+  'connections_total',
+  'connections_lost',
+  'connections_failed',
+  'fairness',
 ] as const;
 
 type Row = Record<(typeof CSV_COLUMNS)[number], string | number | undefined>;
@@ -86,13 +103,26 @@ function pointCols(runId: string, p: PointResult) {
 
 function repCols(r: Repetition) {
   const m = r.metrics;
-  return {
+  const extra = m as { connections?: { total: number; lost?: number; failedConnects: number }; fairness?: number };
+  const common = {
     repetition: r.index,
     started_at: r.startedAt,
+    duration_s: m.durationS,
+    per_backend: formatKv(m.perBackend ?? {}),
+    connections_total: extra.connections?.total,
+    connections_lost: extra.connections?.lost,
+    connections_failed: extra.connections?.failedConnects,
+    fairness: extra.fairness,
+  };
+  if ('packets' in m) {
+    return { ...common, packets_sent: m.packets.sent, packets_received: m.packets.received, packets_received_per_sec: m.packets.receivedPerSec, packet_loss_fraction: m.packets.lossFraction, bits_per_sec: m.packets.receivedBitsPerSec };
+  }
+  if ('stream' in m) return { ...common, bits_per_sec: m.stream.bitsPerSec, stream_retransmits: m.stream.retransmits };
+  return {
+    ...common,
     requests_per_sec: m.requestsPerSec,
     transfer_bytes_per_sec: m.transferBytesPerSec,
     requests: m.requests,
-    duration_s: m.durationS,
     latency_p50_us: m.latencyUs.p50,
     latency_p75_us: m.latencyUs.p75,
     latency_p90_us: m.latencyUs.p90,
@@ -106,7 +136,6 @@ function repCols(r: Repetition) {
     errors_write: m.errors.write,
     errors_timeout: m.errors.timeout,
     errors_status: m.errors.status,
-    per_backend: formatKv(m.perBackend ?? {}),
   };
 }
 

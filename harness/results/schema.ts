@@ -5,7 +5,8 @@ import { z } from 'zod';
 
 const num = z.number();
 const LatencyUs = z.looseObject({ mean: num, stdev: num, max: num, p50: num, p75: num, p90: num, p99: num, 'p99.9': num });
-const Metrics = z.looseObject({
+const perBackend = z.record(z.string(), z.int().nonnegative());
+const RequestMetrics = z.looseObject({
   requestsPerSec: num.nonnegative(),
   transferBytesPerSec: num.nonnegative(),
   requests: z.int().nonnegative(),
@@ -13,8 +14,27 @@ const Metrics = z.looseObject({
   latencyUs: LatencyUs,
   latencyCdf: z.array(z.tuple([num, num])),
   errors: z.looseObject({ connect: z.int(), read: z.int(), write: z.int(), timeout: z.int(), status: z.int() }),
-  perBackend: z.record(z.string(), z.int().nonnegative()),
+  perBackend,
 });
+const PacketMetrics = z.looseObject({
+  durationS: num.positive(),
+  packets: z.looseObject({
+    sent: z.int().positive(),
+    received: z.int().nonnegative(),
+    sentPerSec: num.positive(),
+    receivedPerSec: num.nonnegative(),
+    lossFraction: num.min(0).max(1),
+    frameBytes: num.positive(),
+    receivedBitsPerSec: num.nonnegative(),
+  }),
+  perBackend,
+});
+const StreamMetrics = z.looseObject({
+  durationS: num.positive(),
+  stream: z.looseObject({ protocol: z.enum(['tcp', 'udp']), bitsPerSec: num.nonnegative(), senderBitsPerSec: num.nonnegative(), retransmits: z.int().nonnegative().optional(), placement: z.string() }),
+  perBackend,
+});
+const Metrics = z.union([RequestMetrics, PacketMetrics, StreamMetrics]);
 const Repetition = z.looseObject({
   index: z.int().nonnegative(),
   startedAt: z.iso.datetime(),

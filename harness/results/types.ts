@@ -25,7 +25,14 @@ export interface WrkErrors {
   status: number;
 }
 
-export interface Metrics {
+/**
+ * What one repetition measured. Request generators (wrk, connect, traffic) fill the request
+ * fields; packet generators (trafgen) `packets`; stream generators (iperf3) `stream`. Which is
+ * there is stable per generator (`raw.tool`).
+ */
+export type Metrics = RequestMetrics | PacketMetrics | StreamMetrics;
+
+export interface RequestMetrics {
   requestsPerSec: number;
   transferBytesPerSec: number;
   requests: number;
@@ -36,6 +43,47 @@ export interface Metrics {
   errors: WrkErrors;
   /** Requests served per backend, from the backends' own counters (nginx stub_status). */
   perBackend: Record<string, number>;
+}
+
+/** Small packets sent at the VIP and counted where they arrived (trafgen). */
+export interface PacketMetrics {
+  durationS: number;
+  packets: {
+    sent: number;
+    /** Counted at the backends (a DROP rule's counter in each backend's raw table). */
+    received: number;
+    sentPerSec: number;
+    receivedPerSec: number;
+    /** 1 − received/sent: what the LB (or the path) dropped. */
+    lossFraction: number;
+    /** Size on the wire of each packet (without Ethernet FCS). */
+    frameBytes: number;
+    /** received × frame bits / duration. */
+    receivedBitsPerSec: number;
+  };
+  /** Packets that arrived per backend. */
+  perBackend: Record<string, number>;
+}
+
+/** Bulk TCP or UDP streams (iperf3), one per backend. */
+export interface StreamMetrics {
+  durationS: number;
+  stream: {
+    protocol: 'tcp' | 'udp';
+    /** What arrived, summed over the backends' streams. */
+    bitsPerSec: number;
+    senderBitsPerSec: number;
+    retransmits?: number;
+    udp?: { packets: number; lostPackets: number; lossFraction: number; jitterMs: number; packetsPerSec: number };
+    /** How iperf3's control and data connections were kept on one backend. */
+    placement: string;
+  };
+  /** Bytes received per backend. */
+  perBackend: Record<string, number>;
+}
+
+export function isRequestMetrics(m: Metrics): m is RequestMetrics {
+  return 'requestsPerSec' in m;
 }
 
 export interface Repetition {

@@ -211,13 +211,17 @@ async function runPoint(topo: NetnsTopology, point: PlannedPoint, c: PointContex
       deployed = await deploy(list);
     });
     const clock = events.length ? await clockOffset(topo.client.host) : undefined;
+    // Non-HTTP generators count what arrived themselves (sinks, servers on the backends).
+    const attached = await c.loadDriver.attach?.({ topo, backends, endpoint: deployed.endpoint, load, teardown: ledger, workDir });
+    const counters = attached ? () => attached.counters() : () => topo.backendCounters();
+    const extra = attached?.extra;
     for (let rep = 0; rep < point.repetitions; rep++) {
       throwIfAborted(c.signal);
       const idle = await waitIdle(topo.root, c.scenario.settle, c.signal);
       if (load.warmup > 0) {
-        await runLoad(topo.client.host, c.loadDriver, { load, target, durationS: load.warmup, cpus: c.cpus.generator, workDir }, { signal: c.signal });
+        await runLoad(topo.client.host, c.loadDriver, { load, target, durationS: load.warmup, cpus: c.cpus.generator, workDir, extra }, { signal: c.signal });
       }
-      const before = await topo.backendCounters();
+      const before = await counters();
       const dpBefore = await deployed.counters?.();
       const startedAt = new Date().toISOString();
       // Events run beside the generator; whatever ends the load (done, failed) ends them too.
@@ -231,7 +235,7 @@ async function runPoint(topo: NetnsTopology, point: PlannedPoint, c: PointContex
       let loadRun: Awaited<ReturnType<typeof runLoad>>;
       let happened: AppliedEvent[];
       try {
-        loadRun = await runLoad(topo.client.host, c.loadDriver, { load, target, durationS: load.duration, cpus: c.cpus.generator, workDir, startAtEpochMs }, { signal: c.signal });
+        loadRun = await runLoad(topo.client.host, c.loadDriver, { load, target, durationS: load.duration, cpus: c.cpus.generator, workDir, startAtEpochMs, extra }, { signal: c.signal });
       } finally {
         eventsAc.abort('load finished');
         c.signal.removeEventListener('abort', stopEvents);
@@ -239,33 +243,32 @@ async function runPoint(topo: NetnsTopology, point: PlannedPoint, c: PointContex
         // Back to the point's starting state before anything is read or measured again.
         await state.restore();
       }
-      const { metrics, output } = loadRun;
-      const after = await topo.backendCounters();
+      const { metrics: gen, output } = loadRun;
+      const after = await counters();
       const dpAfter = await deployed.counters?.();
-      if (metrics.requests === 0) {
-        // A complete wrk report of zero requests is a dead LB, not a data point (its latencies are NaN).
-        throw new ProvisionError(
-          `${point.lb.name} served no request in ${load.duration}s (wrk: ${JSON.stringify(metrics.errors)})`,
-          `try it by hand: lbbench up ${c.scenario.file ?? '<scenario>'} --lb ${point.lb.name}`,
-        );
+      const names = backends.map((b) => b.name);
+      const metrics: Metrics = attached ? attached.metrics(gen, counterDelta(before, after)) : { ...gen, perBackend: perBackendDelta(before, after, names) } as Metrics;
+      const dead = deadPointMessage(metrics, load.duration);
+      if (dead) {
+        // A complete report of nothing served is a dead LB, not a data point (its latencies are NaN).
+        throw new ProvisionError(`${point.lb.name} ${dead}`, `try it by hand: lbbench up ${c.scenario.file ?? '<scenario>'} --lb ${point.lb.name}`);
       }
-      const perBackend = perBackendDelta(before, after, backends.map((b) => b.name));
       // The tester only names the backends that answered; fairness is over all of this point's
       // (connections for the traffic tester, whose connections carry many messages each).
       const seen = ('connectionsPerBackend' in metrics ? metrics.connectionsPerBackend : 'testerPerBackend' in metrics ? metrics.testerPerBackend : undefined) as Record<string, number> | undefined;
-      if (seen) Object.assign(metrics, { fairness: jainFairness(backends.map((b) => seen[b.name] ?? 0)) });
+      if (seen) Object.assign(metrics, { fairness: jainFairness(names.map((n) => seen[n] ?? 0)) });
       const eventResults = happened.length ? placeEvents(happened, c.loadDriver, output.stdout, clock!) : undefined;
       const repetition: Repetition = {
         index: rep,
         startedAt,
         idle,
-        metrics: { ...metrics, perBackend } satisfies Metrics,
+        metrics,
         raw: { tool: c.loadDriver.name, argv: output.argv, stdout: output.stdout, stderr: output.stderr },
         ...(dpBefore && dpAfter ? { datapath: counterDelta(dpBefore, dpAfter) } : {}),
         ...(eventResults ? { events: eventResults } : {}),
       };
       await c.writer.addRepetition(meta, repetition);
-      c.log(`    rep ${rep + 1}/${point.repetitions}: ${fmtRate(metrics.requestsPerSec)} req/s, p99 ${(metrics.latencyUs.p99 / 1000).toFixed(2)} ms${errSuffix(metrics)}`);
+      c.log(`    rep ${rep + 1}/${point.repetitions}: ${fmtMetrics(metrics)}`);
       for (const e of eventResults ?? []) c.log(`      ${fmtEvent(e)}`);
     }
   } catch (e) {
@@ -313,9 +316,22 @@ function fmtRate(n: number): string {
   return Math.round(n).toLocaleString('en-US');
 }
 
-function errSuffix(m: Omit<Metrics, 'perBackend'>): string {
-  const total = m.errors.connect + m.errors.read + m.errors.write + m.errors.timeout + m.errors.status;
-  return total ? `, ${total} errors` : '';
+/** One line per repetition in the run's progress output. */
+export function fmtMetrics(m: Metrics): string {
+  if ('packets' in m) {
+    return `${fmtRate(m.packets.receivedPerSec)} pps arrived of ${fmtRate(m.packets.sentPerSec)} sent (loss ${(100 * m.packets.lossFraction).toFixed(1)}%)`;
+  }
+  if ('stream' in m) return `${(m.stream.bitsPerSec / 1e9).toFixed(2)} Gbit/s${m.stream.retransmits !== undefined ? `, ${m.stream.retransmits} retransmits` : ''}`;
+  const e = m.errors;
+  const total = e.connect + e.read + e.write + e.timeout + e.status;
+  return `${fmtRate(m.requestsPerSec)} req/s, p99 ${(m.latencyUs.p99 / 1000).toFixed(2)} ms${total ? `, ${total} errors` : ''}`;
+}
+
+/** Why a repetition's numbers say the LB served nothing, or undefined. */
+export function deadPointMessage(m: Metrics, durationS: number): string | undefined {
+  if ('packets' in m) return m.packets.received === 0 ? `let none of ${m.packets.sent} packets through in ${durationS}s` : undefined;
+  if ('stream' in m) return m.stream.bitsPerSec === 0 ? `carried no stream data in ${durationS}s` : undefined;
+  return m.requests === 0 ? `served no request in ${durationS}s (errors: ${JSON.stringify(m.errors)})` : undefined;
 }
 
 export { lbDrivers };

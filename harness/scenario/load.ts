@@ -9,6 +9,7 @@ import { LineCounter, isMap, isScalar, isSeq, parseDocument, type Document } fro
 import { z } from 'zod';
 import { ConfigError } from '../errors.ts';
 import { eventFindings } from './events-check.ts';
+import { loadDrivers } from '../load/index.ts';
 import {
   Duration,
   LB_KINDS,
@@ -55,7 +56,7 @@ export async function parseScenarioText(text: string, fileLabel: string, opts: L
 
   const baseDir = opts.baseDir ?? dirname(resolve(fileLabel));
   const topo = await resolveTopology(data, opts.projectRoot ?? PROJECT_ROOT, baseDir);
-  findings.push(...topo.findings, ...sweepBeyondTopology(data, topo), ...eventFindings(data, topo.spec));
+  findings.push(...topo.findings, ...sweepBeyondTopology(data, topo), ...eventFindings(data, topo.spec), ...generatorFindings(data, topo.spec));
 
   const problems = [...placeAll(src, findings), ...topo.problems];
   if (problems.length || !result.success || !topo.spec) throw invalid('scenario', fileLabel, problems);
@@ -514,6 +515,15 @@ function fewerConnectionsThanThreads(data: unknown): Finding[] {
       ? [{ path: where(i), message: `${c} connections with ${maxThreads} threads: wrk needs at least one connection per thread` }]
       : [],
   );
+}
+
+/** A generator that cannot work on this topology or at these backend counts says why. */
+function generatorFindings(data: unknown, topo: TopologySpec | undefined): Finding[] {
+  const load = LoadSpec.safeParse(valueAt(data, ['load']) ?? {});
+  const sweep = SweepSpec.safeParse(valueAt(data, ['sweep']) ?? {});
+  if (!load.success || !sweep.success || !topo) return [];
+  const why = loadDrivers[load.data.generator].unsupported?.(topo, sweep.data.backends);
+  return why ? [{ path: valueAt(data, ['load', 'generator']) === undefined ? ['load'] : ['load', 'generator'], message: why }] : [];
 }
 
 interface ResolvedTopology {

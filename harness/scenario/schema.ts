@@ -182,12 +182,14 @@ export const LB_KINDS = LbSpec.options.map((o) => o.shape.kind.value) as LbKind[
 export const LoadSpec = z
   .strictObject({
     generator: z
-      .enum(['wrk', 'connect', 'traffic'])
+      .enum(['wrk', 'connect', 'traffic', 'trafgen', 'iperf3'])
       .default('wrk')
       .meta({
         description:
           'wrk: HTTP throughput and latency. connect: the built-in connection tester (one request per connection; per-backend counts, fairness, failed connects/reads; needs node on the client). ' +
-          'traffic: the built-in traffic tester (load.connections long-lived connections sending load.rate messages/s in all; per-connection outcomes and per-second samples; what events are measured with).',
+          'traffic: the built-in traffic tester (load.connections long-lived connections sending load.rate messages/s in all; per-connection outcomes and per-second samples; what events are measured with). ' +
+          'trafgen: 60-byte TCP SYNs at the VIP as fast as one thread can, counted where they arrive (packets/s, loss). ' +
+          'iperf3: one bulk TCP stream set (load.connections streams) through the LB to the one backend of a point (Gbit/s, retransmits).',
       }),
     duration: Duration.prefault('5s').meta({ description: 'Measured time per repetition (seconds or "5s").' }),
     warmup: Duration.prefault('1s').meta({ description: 'Unmeasured load before each repetition.' }),

@@ -10,6 +10,7 @@ import { readResult } from '../../harness/results/reader.ts';
 import { resultProblems } from '../../harness/results/schema.ts';
 import { charts } from '../../harness/report/specs.ts';
 import { missingCapability, namespacesWithPrefix } from './helpers.ts';
+import type { RequestMetrics } from '../../harness/results/types.ts';
 
 const skip = missingCapability(['ip', 'nginx', 'wrk', 'haproxy', 'iptables', 'nft']);
 
@@ -39,8 +40,9 @@ test('quickstart, 1 s points: every LB serves, spreads over all backends, result
   for (const p of result.points) {
     assert.equal(p.error, undefined, `${p.id} failed: ${p.error}`);
     assert.ok(p.lbDescribe?.config, `${p.id} has a config dump`);
-    const [rep] = p.repetitions;
-    assert.ok(rep, `${p.id} has a repetition`);
+    const [rep0] = p.repetitions;
+    assert.ok(rep0, `${p.id} has a repetition`);
+    const rep = rep0 as typeof rep0 & { metrics: RequestMetrics };
     assert.ok(rep.metrics.requestsPerSec > 0, `${p.id} req/s > 0`);
     assert.ok(rep.raw.stdout.includes('Requests/sec'), `${p.id} keeps wrk's raw output`);
     const served = Object.values(rep.metrics.perBackend);

@@ -5,7 +5,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { ConfigError, ParseError } from '../../harness/errors.ts';
-import { IPERF3_CONNECT_TIMEOUT_MS, iperf3Argv, parseIperf3, type Iperf3Options } from '../../harness/load/iperf3.ts';
+import { IPERF3_CONNECT_TIMEOUT_MS, IPERF3_PLACEMENT, iperf3, iperf3Argv, parseIperf3, type Iperf3Options } from '../../harness/load/iperf3.ts';
 import { throwsParse } from './parse-assert.ts';
 
 const dir = new URL('../fixtures/iperf3/', import.meta.url);
@@ -284,4 +284,18 @@ test('argv: what iperf3 3.12 would reject with usage text instead of JSON, or si
     { bind: '--foo' },
   ];
   for (const over of bad) assert.throws(() => iperf3Argv({ ...base, ...over }), ConfigError, JSON.stringify(over));
+});
+
+test('generator: parse keeps the stream numbers and what arrived; one backend only', () => {
+  const out = readFileSync(new URL('../fixtures/iperf3/tcp-2streams.json', import.meta.url), 'utf8');
+  const r = parseIperf3(out);
+  const g = iperf3.parse(out, '');
+  assert.deepEqual(g.stream, { protocol: 'tcp', bitsPerSec: r.bitsPerSecond, senderBitsPerSec: r.senderBitsPerSecond, retransmits: r.retransmits, placement: IPERF3_PLACEMENT });
+  assert.equal(g.iperf3.receivedBytes, r.receivedBytes);
+  assert.equal(g.durationS, r.seconds);
+  assert.match(iperf3.unsupported!({ kind: 'netns' } as never, [1, 4]) ?? '', /4 backends splits them; measure iperf3 with sweep.backends: \[1\]/);
+  assert.equal(iperf3.unsupported!({ kind: 'netns' } as never, [1]), undefined);
+  assert.deepEqual(iperf3.buildArgv({ load: { connections: 2 } as never, target: { ip: '198.18.100.1', port: 80, path: '/' }, durationS: 2, workDir: '/w' }), [
+    'iperf3', '-c', '198.18.100.1', '-p', '80', '-J', '-t', '2', '--connect-timeout', String(IPERF3_CONNECT_TIMEOUT_MS), '-P', '2',
+  ]);
 });

@@ -3,12 +3,20 @@ import assert from 'node:assert/strict';
 import { mkdtemp, mkdir, readFile, rm, copyFile, access } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { compile } from 'vega-lite';
 import { readResult } from '../../harness/results/reader.ts';
-import type { RunResult } from '../../harness/results/types.ts';
+import type { Repetition } from '../../harness/results/types.ts';
 import {
   charts,
+  connectionTimelineData,
+  connectionTimelineSpec,
   distributionData,
   distributionSpec,
+  distributionUnit,
+  eventLossData,
+  eventLossSpec,
+  fairnessData,
+  fmtPct,
   latencyCdfData,
   latencyCdfSpec,
   largestBackends,
@@ -16,15 +24,29 @@ import {
   summaryRows,
   throughputData,
   throughputSpec,
+  timelineEventData,
 } from '../../harness/report/specs.ts';
 import { renderSvg } from '../../harness/report/render.ts';
 import { renderReport, reportFromResultDir, summaryTable } from '../../harness/report/index.ts';
 import { median } from '../../harness/stats/descriptive.ts';
+import { jainFairness } from '../../harness/load/connect.ts';
 
 const FIXTURE = new URL('../fixtures/results/synthetic-run.json', import.meta.url).pathname;
 const LBS = ['router', 'nginx-l7', 'haproxy-http'];
+// Generator traffic: 2 LBs × 6 backends × 2 repetitions, each removing be4,be5 at 3 s and adding them back at 6 s.
+const EVENTS_FIXTURE = new URL('../fixtures/results/events-run.json', import.meta.url).pathname;
+const EVENT_LBS = ['xdp', 'nginx-l4'];
 
 const load = () => readResult(FIXTURE);
+const loadEvents = () => readResult(EVENTS_FIXTURE);
+
+// The request generators' metrics, plus what connect and traffic add; the result type also has other kinds.
+type TrafficLike = Extract<Repetition['metrics'], { requestsPerSec: number }> & {
+  fairness: number;
+  connectionsPerBackend: Record<string, number>;
+  samples: { t: number; active: number; new: number; lost: number; failedConnects: number }[];
+};
+const m = (r: Repetition) => r.metrics as TrafficLike;
 
 async function tempDir(t: { after: (fn: () => Promise<void>) => void }): Promise<string> {
   const d = await mkdtemp(join(tmpdir(), 'lbb-report-'));
@@ -61,7 +83,7 @@ test('throughput: median and min–max per LB and backend count', async () => {
   const data = throughputData(r);
   assert.equal(data.length, 9);
   const p = r.points.find((x) => x.id === 'nginx-l7/backends=4')!;
-  const rps = p.repetitions.map((x) => x.metrics.requestsPerSec);
+  const rps = p.repetitions.map((x) => m(x).requestsPerSec);
   const d = data.find((x) => x.series === 'nginx-l7' && x.backends === 4)!;
   assert.equal(d.median, median(rps));
   assert.equal(d.min, Math.min(...rps));
@@ -115,7 +137,7 @@ test('latency CDF: median per percentile at the largest backend count, ms on a l
   const data = latencyCdfData(r);
   for (const lb of LBS) assert.equal(data.filter((d) => d.series === lb).length, 20, lb);
   const p = r.points.find((x) => x.id === 'haproxy-http/backends=4')!;
-  const at99 = p.repetitions.map((x) => x.metrics.latencyCdf.find(([pct]) => pct === 99)![1]);
+  const at99 = p.repetitions.map((x) => m(x).latencyCdf.find(([pct]) => pct === 99)![1]);
   const d = data.find((x) => x.series === 'haproxy-http' && x.percentile === 99)!;
   assert.equal(d.latencyMs, median(at99) / 1000);
   for (const lb of LBS) {
@@ -144,7 +166,8 @@ test('distribution: share per backend, router on one backend, LBs without counte
   assert.ok(Math.abs(nginx.reduce((s, d) => s + d.sharePct, 0) - 100) < 1e-9);
   for (const d of nginx) assert.ok(Math.abs(d.sharePct - 25) < 1, `${d.backend} ${d.sharePct}`);
   const p = r.points.find((x) => x.id === 'nginx-l7/backends=4')!;
-  assert.equal(nginx[0]!.requests, p.repetitions.reduce((s, x) => s + x.metrics.perBackend.be0!, 0));
+  assert.equal(nginx[0]!.count, p.repetitions.reduce((s, x) => s + x.metrics.perBackend.be0!, 0));
+  assert.equal(distributionUnit(r), 'requests');
 
   const spec = distributionSpec(r) as any;
   assert.match(spec.title.text, /at 4 backends/);
@@ -167,14 +190,15 @@ test('summary rows: spread, latency medians, errors, warnings, failed points', a
   assert.equal(rows.length, 10);
   const h = rows.find((x) => x.pointId === 'haproxy-http/backends=4')!;
   const p = r.points.find((x) => x.id === 'haproxy-http/backends=4')!;
-  const rps = p.repetitions.map((x) => x.metrics.requestsPerSec);
+  const rps = p.repetitions.map((x) => m(x).requestsPerSec);
   assert.equal(h.rps.median, median(rps));
   assert.equal(h.rps.min, Math.min(...rps));
   assert.equal(h.repetitions, 3);
   assert.ok(h.rps.cvPct > 0 && h.rps.cvPct < 10);
-  assert.equal(h.latencyUs.p99, median(p.repetitions.map((x) => x.metrics.latencyUs.p99)));
+  assert.equal(h.latencyUs.p99, median(p.repetitions.map((x) => m(x).latencyUs.p99)));
   assert.equal(h.errorsTotal, 3);
   assert.deepEqual(h.warnings, ['3 request errors']);
+  assert.deepEqual(h.notes, []);
   const failed = rows.at(-1)!;
   assert.equal(failed.error, 'nft: syntax error');
   assert.ok(Number.isNaN(failed.rps.median));
@@ -301,12 +325,13 @@ test('summaryTable: aligned plain-text columns for the terminal', async () => {
 });
 
 test('charts carry titles and axis titles with units', async () => {
-  const r: RunResult = await load();
-  for (const c of charts(r)) {
+  for (const r of [await load(), await loadEvents()]) for (const c of charts(r)) {
+    // A faceted chart sizes and encodes its panels in .spec.
     const s = c.spec as any;
+    const inner = s.spec ?? s;
     assert.ok(s.title?.text, c.id);
-    assert.ok(s.width > 0 && s.height > 0, c.id);
-    const encs = [s.encoding, ...(s.layer ?? []).map((l: any) => l.encoding)].filter(Boolean);
+    assert.ok(inner.width > 0 && inner.height > 0, c.id);
+    const encs = [inner.encoding, ...(inner.layer ?? []).map((l: any) => l.encoding)].filter(Boolean);
     const titles = encs
       .flatMap((e: any) => [e.x, e.y])
       .filter((ch: any) => ch?.type === 'quantitative' && ch.title)
@@ -314,4 +339,213 @@ test('charts carry titles and axis titles with units', async () => {
     assert.ok(titles.length >= 1, c.id);
     assert.ok(titles.every((x: string) => /\(.+\)/.test(x)), `${c.id}: ${titles.join(' | ')}`);
   }
+});
+
+// ---------------------------------------------------------------- connection loss and events (generator traffic)
+
+function compileWarnings(spec: unknown): string[] {
+  const warnings: string[] = [];
+  const logger: any = {
+    level: () => logger,
+    info: () => logger,
+    debug: () => logger,
+    warn: (...a: unknown[]) => (warnings.push(a.join(' ')), logger),
+    error: (...a: unknown[]) => (warnings.push(a.join(' ')), logger),
+  };
+  compile(spec as any, { logger });
+  return warnings;
+}
+
+test('events: charts() adds the connection charts only when their data is there', async () => {
+  const r = await loadEvents();
+  const before = structuredClone(r);
+  assert.deepEqual(charts(r).map((c) => c.id), ['throughput', 'latency-cdf', 'distribution', 'connections-over-time', 'event-loss']);
+  assert.deepEqual(charts(r).map((c) => c.title).slice(2), ['Connections per backend at 6 backends', 'Connections over time', 'Observed vs. ideal loss per event']);
+  assert.deepEqual(r, before);
+
+  const noEvents = await loadEvents();
+  for (const p of noEvents.points) for (const x of p.repetitions) delete x.events;
+  assert.deepEqual(charts(noEvents).map((c) => c.id), ['throughput', 'latency-cdf', 'distribution', 'connections-over-time']);
+  assert.deepEqual(timelineEventData(noEvents), []);
+  assert.equal(eventLossSpec(noEvents), null);
+
+  const noSamples = await loadEvents();
+  for (const p of noSamples.points) for (const x of p.repetitions) delete (x.metrics as Partial<TrafficLike>).samples;
+  assert.deepEqual(charts(noSamples).map((c) => c.id), ['throughput', 'latency-cdf', 'distribution', 'event-loss']);
+  assert.equal(connectionTimelineSpec(noSamples), null);
+});
+
+test('connections over time: the first repetition per LB, values at the end of their second, events where they happened', async () => {
+  const r = await loadEvents();
+  // [active, new, lost, failed connects] per second of repetition 0 (repetition 1 differs).
+  const seconds: Record<string, number[][]> = {
+    xdp: [[60, 60, 0, 0], [60, 0, 0, 0], [59, 4, 5, 0], [60, 17, 16, 0], [60, 0, 0, 0], [60, 1, 1, 0], [60, 3, 3, 0], [60, 0, 0, 0], [60, 0, 0, 0], [60, 0, 0, 0]],
+    'nginx-l4': [[60, 60, 0, 0], ...Array.from({ length: 9 }, () => [60, 0, 0, 0])],
+  };
+  const metrics = ['active', 'new', 'lost', 'failed connects'] as const;
+  const expected = EVENT_LBS.flatMap((series) =>
+    seconds[series]!.flatMap((vals, t) => metrics.map((metric, i) => ({ series, t: t + 1, metric, value: vals[i]! }))),
+  );
+  assert.deepEqual(connectionTimelineData(r), expected);
+  assert.deepEqual(timelineEventData(r), [
+    { series: 'xdp', at: 2.91, label: 'remove-backends be4,be5', lane: 0 },
+    { series: 'xdp', at: 5.904, label: 'add-backends be4,be5', lane: 1 },
+    { series: 'nginx-l4', at: 2.862, label: 'remove-backends be4,be5', lane: 0 },
+    { series: 'nginx-l4', at: 5.866, label: 'add-backends be4,be5', lane: 1 },
+  ]);
+
+  const spec = connectionTimelineSpec(r) as any;
+  assert.equal(spec.title.text, 'Connections over time');
+  assert.equal(spec.facet.field, 'series');
+  assert.deepEqual(spec.facet.sort, EVENT_LBS);
+  assert.equal(spec.data.values.length, expected.length + 4);
+  assert.deepEqual(spec.spec.layer.map((l: any) => l.mark.type), ['line', 'line', 'rule', 'text']);
+  assert.deepEqual(spec.spec.layer[0].encoding.color.scale.domain, [...metrics]);
+  assert.equal(spec.spec.layer[0].encoding.x.field, 't');
+  assert.deepEqual(spec.spec.layer[0].encoding.x.scale.domain, [0, 10]);
+  assert.equal(spec.spec.layer[2].encoding.x.field, 'at');
+  assert.equal(spec.spec.layer[3].encoding.text.field, 'label');
+
+  // An event that failed to apply is labelled so; a sweep's smaller points are not drawn.
+  r.points[0]!.repetitions[0]!.events![1]!.error = 'setBackends: timed out';
+  const smaller = structuredClone(r.points[0]!);
+  smaller.id = 'xdp/backends=4';
+  smaller.params.backends = 4;
+  for (const x of smaller.repetitions) for (const s of m(x).samples) s.active = 40;
+  r.points.unshift(smaller);
+  assert.equal(timelineEventData(r)[1]!.label, 'add-backends be4,be5 (failed)');
+  assert.ok(connectionTimelineData(r).every((d) => d.metric !== 'active' || d.value !== 40));
+});
+
+test('observed vs ideal loss: medians over repetitions per LB and event', async () => {
+  const r = await loadEvents();
+  assert.deepEqual(eventLossData(r), [
+    { series: 'xdp', event: '#1 remove-backends be4,be5', observedPct: 100 * median([21 / 60, 19 / 60]), idealPct: 100 * median([18 / 60, 17 / 60]), alive: 60, lost: 20, repetitions: 2, failed: 0 },
+    { series: 'xdp', event: '#2 add-backends be4,be5', observedPct: 100 * median([4 / 60, 6 / 60]), idealPct: 0, alive: 60, lost: 5, repetitions: 2, failed: 0 },
+    { series: 'nginx-l4', event: '#1 remove-backends be4,be5', observedPct: 100 * median([0, 1 / 60]), idealPct: 100 * (20 / 60), alive: 60, lost: 0.5, repetitions: 2, failed: 0 },
+    { series: 'nginx-l4', event: '#2 add-backends be4,be5', observedPct: 0, idealPct: 0, alive: 60, lost: 0, repetitions: 2, failed: 0 },
+  ]);
+
+  const spec = eventLossSpec(r) as any;
+  assert.equal(spec.title.text, 'Observed vs. ideal loss per event');
+  assert.deepEqual(spec.layer.map((l: any) => l.mark.type), ['bar', 'tick', 'text']);
+  assert.equal(enc(spec, 'x', 0).field, 'event');
+  assert.deepEqual(enc(spec, 'x', 0).sort, ['#1 remove-backends be4,be5', '#2 add-backends be4,be5']);
+  assert.equal(enc(spec, 'xOffset', 0).field, 'series');
+  assert.equal(enc(spec, 'y', 0).field, 'observedPct');
+  assert.equal(enc(spec, 'y', 1).field, 'idealPct');
+  assert.match(enc(spec, 'y', 0).title, /%/);
+  assert.deepEqual(enc(spec, 'color', 0).scale.domain, EVENT_LBS);
+  assert.deepEqual(enc(spec, 'tooltip', 0).map((t: any) => t.field), ['series', 'event', 'observedPct', 'idealPct', 'lost', 'alive', 'repetitions']);
+
+  r.points[0]!.repetitions[1]!.events![0]!.error = 'setBackends: timed out';
+  assert.equal(eventLossData(r)[0]!.failed, 1);
+});
+
+test('distribution of a traffic run: connections per backend, with the fairness index per LB', async () => {
+  const r = await loadEvents();
+  assert.equal(distributionUnit(r), 'connections');
+  const xdp = [31, 31, 29, 32, 24, 23];
+  const nginx = [21, 20, 20, 20, 20, 20];
+  assert.deepEqual(distributionData(r), [
+    ...xdp.map((count, i) => ({ series: 'xdp', backend: `be${i}`, count, sharePct: (100 * count) / 170 })),
+    ...nginx.map((count, i) => ({ series: 'nginx-l4', backend: `be${i}`, count, sharePct: (100 * count) / 121 })),
+  ]);
+  assert.deepEqual(fairnessData(r), [
+    { series: 'xdp', fairness: median([jainFairness([16, 15, 14, 17, 12, 11]), jainFairness([15, 16, 15, 15, 12, 12])]), repetitions: 2 },
+    { series: 'nginx-l4', fairness: median([1, jainFairness([11, 10, 10, 10, 10, 10])]), repetitions: 2 },
+  ]);
+
+  const spec = distributionSpec(r) as any;
+  assert.equal(spec.title.text, 'Connections per backend at 6 backends');
+  assert.equal(enc(spec, 'y', 0).title, 'Share of connections (%)');
+  assert.deepEqual(enc(spec, 'color', 0).scale.domain, EVENT_LBS);
+  assert.match(enc(spec, 'color', 0).legend.labelExpr, /"xdp · Jain 0\.983"/);
+  const svg = await renderSvg(spec);
+  assert.ok(svg.includes('xdp · Jain 0.983') && svg.includes('nginx-l4 · Jain 0.999'), 'fairness in the legend');
+
+  // A backend no connection ended on still has a bar, at 0.
+  for (const x of r.points[1]!.repetitions) delete m(x).connectionsPerBackend.be5;
+  const be5 = distributionData(r).find((d) => d.series === 'nginx-l4' && d.backend === 'be5')!;
+  assert.deepEqual([be5.count, be5.sharePct], [0, 0]);
+});
+
+test('distribution of a connect run: requests from the counters, fairness in the legend', async () => {
+  const r = await load();
+  const fair = [0.97, 0.95, 0.99];
+  r.points.find((p) => p.id === 'nginx-l7/backends=4')!.repetitions.forEach((x, i) => (m(x).fairness = fair[i]!));
+  assert.equal(distributionUnit(r), 'requests');
+  assert.deepEqual(fairnessData(r), [{ series: 'nginx-l7', fairness: 0.97, repetitions: 3 }]);
+  const spec = distributionSpec(r) as any;
+  assert.match(spec.title.text, /^Requests per backend/);
+  const svg = await renderSvg(spec);
+  assert.ok(svg.includes('nginx-l7 · Jain 0.970'));
+  assert.ok(!svg.includes('haproxy-http · Jain'), 'no index where the generator computed none');
+  assert.ok(summaryRows(r).find((x) => x.pointId === 'nginx-l7/backends=4')!.notes.includes('fairness (Jain) 0.970'));
+  // Without any fairness the legend is the plain one the other charts have.
+  assert.equal(enc(distributionSpec(await load()), 'color', 0).legend, undefined);
+});
+
+test('events: every chart compiles without vega-lite warnings and renders to SVG', async () => {
+  for (const r of [await load(), await loadEvents()]) {
+    for (const c of charts(r)) {
+      assert.deepEqual(compileWarnings(c.spec), [], c.id);
+      const svg = await renderSvg(c.spec);
+      assert.ok(svg.startsWith('<svg'), c.id);
+      for (const lb of seriesOrder(r)) assert.ok(svg.includes(lb), `${c.id} mentions ${lb}`);
+    }
+  }
+  const r = await loadEvents();
+  const timeline = await renderSvg(connectionTimelineSpec(r)!);
+  assert.ok(timeline.includes('remove-backends be4,be5') && timeline.includes('add-backends be4,be5'), 'event labels');
+  const loss = await renderSvg(eventLossSpec(r)!);
+  assert.ok(loss.includes('#1 remove-backends be4,be5') && loss.includes('20/60') && loss.includes('0.5/60'), 'events and counts');
+});
+
+test('events: colours follow the LB order; the timeline colours its metrics and puts LBs in panels', async () => {
+  const r = await loadEvents();
+  assert.deepEqual(seriesOrder(r), EVENT_LBS);
+  for (const c of charts(r)) {
+    const s = c.spec as any;
+    if (c.id === 'connections-over-time') {
+      assert.deepEqual(s.facet.sort, EVENT_LBS);
+      continue;
+    }
+    const color = s.encoding?.color ?? s.layer.find((l: any) => l.encoding?.color).encoding.color;
+    assert.deepEqual(color.scale.domain, EVENT_LBS, c.id);
+  }
+});
+
+test('summary notes: fairness and loss per event, medians over repetitions', async () => {
+  const r = await loadEvents();
+  const notes = Object.fromEntries(summaryRows(r).map((x) => [x.series, x.notes]));
+  assert.deepEqual(notes, {
+    xdp: ['fairness (Jain) 0.983', 'remove-backends be4,be5: lost 33% (ideal 29%)', 'add-backends be4,be5: lost 8.3% (ideal 0%)'],
+    'nginx-l4': ['fairness (Jain) 0.999', 'remove-backends be4,be5: lost 0.8% (ideal 33%)', 'add-backends be4,be5: lost 0% (ideal 0%)'],
+  });
+  assert.ok(summaryRows(r).every((x) => !x.warnings.some((w) => /fairness|lost/.test(w))), 'notes are not warnings');
+  r.points[0]!.repetitions[1]!.events![0]!.error = 'setBackends: timed out';
+  assert.equal(summaryRows(r)[0]!.notes[1], 'remove-backends be4,be5: lost 33% (ideal 29%), failed in 1 of 2');
+  assert.match(summaryTable(r), /^xdp .*fairness \(Jain\) 0\.983; remove-backends be4,be5: lost 33% \(ideal 29%\), failed in 1 of 2; add-backends be4,be5: lost 8\.3% \(ideal 0%\)$/m);
+
+  assert.deepEqual([0, 0.07, 1 / 120, 0.29166, 1, NaN].map(fmtPct), ['0%', '7%', '0.8%', '29%', '100%', '–']);
+});
+
+test('events: the report page has the new charts and notes', async (t) => {
+  const r = await loadEvents();
+  const html = await readFile(await renderReport(r, await tempDir(t)), 'utf8');
+  assert.equal(html.match(/<svg/g)!.length, 5);
+  for (const s of [
+    '<figure id="chart-connections-over-time">',
+    '<strong>Connections over time.</strong>',
+    '<figure id="chart-event-loss">',
+    '<strong>Observed vs. ideal loss per event.</strong>',
+    '<strong>Connections per backend at 6 backends.</strong>',
+    '<span class="note">remove-backends be4,be5: lost 33% (ideal 29%)</span>',
+    '<span class="note">fairness (Jain) 0.999</span>',
+  ]) {
+    assert.ok(html.includes(s), s);
+  }
+  assert.doesNotMatch(withoutNamespaces(html), EXTERNAL);
+  assert.doesNotMatch(html, /<script/i);
 });

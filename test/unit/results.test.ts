@@ -11,6 +11,7 @@ import { hostFingerprint, parseCpuinfo, parseMemTotal } from '../../harness/resu
 import { FORMAT_VERSION, type Repetition, type RunResult } from '../../harness/results/types.ts';
 import type { ExecOptions, ExecResult, Host } from '../../harness/host/types.ts';
 import { LocalHost } from '../../harness/host/local.ts';
+import type { RequestMetrics } from '../../harness/results/types.ts';
 
 const FIXTURE = new URL('../fixtures/results/synthetic-run.json', import.meta.url).pathname;
 
@@ -172,8 +173,8 @@ test('the writer keeps its own copy of what it was given', async (t) => {
   const w = await ResultWriter.create(await tempDir(t), init());
   const r = rep(0);
   await w.addRepetition(META, r);
-  r.metrics.requestsPerSec = -1;
-  assert.equal(w.snapshot().points[0]!.repetitions[0]!.metrics.requestsPerSec, 1000);
+  (r.metrics as RequestMetrics).requestsPerSec = -1;
+  assert.equal((w.snapshot().points[0]!.repetitions[0]!.metrics as RequestMetrics).requestsPerSec, 1000);
 });
 
 // ---------------------------------------------------------------- reader
@@ -250,7 +251,10 @@ test('CSV header is stable (append-only contract)', async () => {
     'run_id,point_id,lb,lb_kind,backends,params,repetition,started_at,requests_per_sec,transfer_bytes_per_sec,' +
       'requests,duration_s,latency_p50_us,latency_p75_us,latency_p90_us,latency_p99_us,latency_p99_9_us,' +
       'latency_max_us,latency_mean_us,latency_stdev_us,errors_connect,errors_read,errors_write,errors_timeout,' +
-      'errors_status,per_backend,point_error',
+      'errors_status,per_backend,point_error,' +
+      // Appended for packet, stream and connection generators.
+      'packets_sent,packets_received,packets_received_per_sec,packet_loss_fraction,bits_per_sec,stream_retransmits,' +
+      'connections_total,connections_lost,connections_failed,fairness',
   );
   assert.equal(header, CSV_COLUMNS.join(','));
 });
@@ -271,9 +275,9 @@ test('CSV has one row per repetition with the right values', async () => {
   assert.equal(col('backends'), '2');
   assert.equal(col('params'), 'connections=32;threads=1');
   assert.equal(col('repetition'), '1');
-  assert.equal(col('requests_per_sec'), String(rep1.metrics.requestsPerSec));
-  assert.equal(col('latency_p99_9_us'), String(rep1.metrics.latencyUs['p99.9']));
-  assert.equal(col('latency_p99_us'), String(rep1.metrics.latencyUs.p99));
+  assert.equal(col('requests_per_sec'), String((rep1.metrics as RequestMetrics).requestsPerSec));
+  assert.equal(col('latency_p99_9_us'), String((rep1.metrics as RequestMetrics).latencyUs['p99.9']));
+  assert.equal(col('latency_p99_us'), String((rep1.metrics as RequestMetrics).latencyUs.p99));
   assert.equal(col('errors_read'), '0');
   assert.equal(col('per_backend'), `be0=${rep1.metrics.perBackend.be0};be1=${rep1.metrics.perBackend.be1}`);
   assert.equal(col('point_error'), '');

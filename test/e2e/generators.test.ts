@@ -1,0 +1,65 @@
+// The packet and stream generators through real LBs on namespaces, via the CLI: trafgen's SYNs are
+// counted where they arrive (and spread as the LB spreads them), iperf3's streams reach the one
+// backend through each LB, and both end with the topology gone.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { resultProblems } from '../../harness/results/schema.ts';
+import type { PacketMetrics, StreamMetrics } from '../../harness/results/types.ts';
+import { missingCapability, namespacesWithPrefix, runScenarioCli } from './helpers.ts';
+
+test('generator trafgen: SYNs counted at the backends, spread by the LB, router to one backend', { skip: missingCapability(['ip', 'nginx', 'iptables', 'trafgen', 'bpftool', 'clang']), timeout: 300_000 }, async () => {
+  const before = namespacesWithPrefix('lbb-');
+  const r = await runScenarioCli([
+    'name: trafgen-e2e',
+    'topology: {kind: netns}',
+    'loadBalancers: [{kind: router}, {kind: iptables-dnat}, {kind: xdp}]',
+    'sweep: {backends: [2]}',
+    'load: {generator: trafgen, duration: 1s, warmup: 0.5s}',
+    'repetitions: 2',
+  ]);
+  assert.equal(r.code, 0, r.out);
+  assert.deepEqual(resultProblems(r.raw), []);
+  assert.match(r.out, /pps arrived of [\d,]+ sent/);
+  for (const p of r.result!.points) {
+    assert.equal(p.error, undefined, `${p.id}: ${p.error}`);
+    for (const rep of p.repetitions) {
+      const m = rep.metrics as PacketMetrics;
+      assert.ok(m.packets.sent > 10_000, `${p.id}: sent ${m.packets.sent}`);
+      assert.ok(m.packets.received > 0.5 * m.packets.sent, `${p.id}: ${m.packets.received} of ${m.packets.sent} arrived`);
+      assert.ok(m.packets.received <= m.packets.sent, `${p.id}: more arrived than was sent`);
+      assert.equal(m.packets.frameBytes, 60);
+      const [be0, be1] = [m.perBackend.be0 ?? 0, m.perBackend.be1 ?? 0];
+      assert.equal(be0 + be1, m.packets.received);
+      if (p.lb.kind === 'router') assert.equal(be1, 0, 'the router forwards to be0 only');
+      else assert.ok(Math.min(be0, be1) > 0.3 * m.packets.received, `${p.id} spreads random source ports: ${be0}/${be1}`);
+    }
+  }
+  assert.deepEqual(namespacesWithPrefix('lbb-'), before);
+});
+
+test('generator iperf3: TCP streams through each LB to its backend; more than one backend is refused up front', { skip: missingCapability(['ip', 'nginx', 'iptables', 'iperf3']), timeout: 300_000 }, async () => {
+  const r = await runScenarioCli([
+    'name: iperf3-e2e',
+    'topology: {kind: netns}',
+    'loadBalancers: [{kind: iptables-dnat}, {kind: nginx, mode: l4}]',
+    'sweep: {backends: [1]}',
+    'load: {generator: iperf3, duration: 1s, warmup: 0.5s, connections: 2}',
+    'repetitions: 1',
+  ]);
+  assert.equal(r.code, 0, r.out);
+  assert.deepEqual(resultProblems(r.raw), []);
+  for (const p of r.result!.points) {
+    assert.equal(p.error, undefined, `${p.id}: ${p.error}`);
+    const m = p.repetitions[0]!.metrics as StreamMetrics;
+    assert.ok(m.stream.bitsPerSec > 1e8, `${p.id}: ${m.stream.bitsPerSec} bit/s`);
+    assert.ok(m.stream.bitsPerSec <= m.stream.senderBitsPerSec * 1.01);
+    assert.match(m.stream.placement, /^single-backend/);
+    assert.ok((m.perBackend.be0 ?? 0) > 1e7, JSON.stringify(m.perBackend));
+    assert.match(p.repetitions[0]!.raw.stdout, /"sum_received"/, 'iperf3 -J output kept');
+  }
+
+  const refused = await runScenarioCli(['name: iperf3-many', 'loadBalancers: [{kind: iptables-dnat}]', 'sweep: {backends: [1, 3]}', 'load: {generator: iperf3}']);
+  assert.equal(refused.code, 2, refused.out);
+  assert.match(refused.out, /s\.yaml:\d+:\d+: load\.generator: iperf3 needs a test's control and data connections on one server/);
+  assert.equal(refused.raw, undefined, 'nothing was run');
+});
