@@ -3,7 +3,12 @@
 // probes per second for latency. Only for bare-metal hosts with DPDK-bound NICs; nothing here runs it.
 // The formats parsed below are copied from libmoon's lua/stats.lua ("plain" and "CSV" formatters)
 // and lua/histogram.lua; test/fixtures/moongen/README.md lists the sources line by line.
-import { ConfigError, ParseError } from '../errors.ts';
+import { posix } from 'node:path';
+import { ConfigError, ParseError, PreflightError } from '../errors.ts';
+import type { Host } from '../host/types.ts';
+import type { PacketMetrics } from '../results/types.ts';
+import type { LoadSpec } from '../scenario/schema.ts';
+import type { LoadDriver, LoadRunSpec } from './types.ts';
 
 const TOOL = 'moongen';
 const MOONGEN_URL = 'https://github.com/emmericp/MoonGen';
@@ -446,3 +451,83 @@ export function moongenPreflightMessage(found: { binary: string | null; dpdkPort
   }
   return null;
 }
+
+// ---------------------------------------------------------------------------------------------
+// The generator: bare-metal hosts with MoonGen and two DPDK ports (client role).
+
+export type MoongenGeneratorMetrics = Omit<PacketMetrics, 'perBackend'> & { moongen: { latency?: MoongenLatency; txDev: number; rxDev: number } };
+
+/** Pure: MoonGen's report as packet metrics: sent on txDev, received back on rxDev. */
+export function moongenMetrics(r: MoongenResult, txDev: number, rxDev: number): MoongenGeneratorMetrics {
+  const tx = r.devices.find((d) => d.dev === txDev)?.tx;
+  const rx = r.devices.find((d) => d.dev === rxDev)?.rx;
+  if (!tx || !rx) throw new ParseError(`no final TX summary for device ${txDev} or RX summary for device ${rxDev}`, TOOL, '', 'check load.moongen.txDev/rxDev against MoonGen\'s device list');
+  if (tx.packets === 0) throw new ParseError('MoonGen sent no packets', TOOL, '');
+  // One rate line per counter update, about one per second: the load's real length.
+  const seconds = r.samples.filter((s) => s.dev === txDev && s.dir === 'tx').length;
+  if (seconds === 0) throw new ParseError('no TX rate lines: the load never ran', TOOL, '');
+  return {
+    durationS: seconds,
+    packets: {
+      sent: tx.packets,
+      received: rx.packets,
+      sentPerSec: tx.mppsAvg * 1e6,
+      receivedPerSec: rx.mppsAvg * 1e6,
+      lossFraction: Math.max(0, 1 - rx.packets / tx.packets),
+      // libmoon counts bytes with the 4-byte CRC; frameBytes is without it, like trafgen's.
+      frameBytes: tx.bytes / tx.packets - 4,
+      receivedBitsPerSec: rx.mbitAvg * 1e6,
+    },
+    moongen: { ...(r.latency ? { latency: r.latency } : {}), txDev, rxDev },
+  };
+}
+
+function settings(load: LoadSpec): NonNullable<LoadSpec['moongen']> {
+  if (!load.moongen) throw new ConfigError('generator moongen needs load.moongen: {txDev, rxDev}', [], 'add load.moongen: {txDev: 0, rxDev: 1} (DPDK port numbers)');
+  return load.moongen;
+}
+
+export const moongen: LoadDriver<MoongenGeneratorMetrics> = {
+  name: 'moongen',
+  tools: [],
+  // MoonGen's own time bound (startup + kill-after) on top of the measurement.
+  extraBoundS: MOONGEN_STARTUP_S + MOONGEN_KILL_AFTER_S,
+  async preflight(host: Host, load?: LoadSpec) {
+    const path = load?.moongen?.path ?? 'MoonGen';
+    const r = await host.exec(['sh', '-c', 'command -v "$1"', 'sh', path], { check: false, timeoutMs: 10_000 });
+    const why = moongenPreflightMessage({ binary: r.code === 0 ? r.stdout.trim() : null });
+    if (why) throw new PreflightError(`${why.message} on ${host.name} (looked for ${path})`, why.hint);
+  },
+  unsupported(topology) {
+    return topology.kind === 'baremetal'
+      ? undefined
+      : `MoonGen drives DPDK-bound physical NICs, which a ${topology.kind} topology does not have; use generator: trafgen here, and moongen on a baremetal topology whose client has two DPDK ports`;
+  },
+  buildArgv(spec: LoadRunSpec) {
+    const m = settings(spec.load);
+    const binary = m.path ?? 'MoonGen';
+    const script = m.script ?? posix.join(posix.dirname(posix.dirname(binary)), 'examples', 'l3-load-latency.lua');
+    return moongenArgv({ moongen: binary, script, txDev: m.txDev, rxDev: m.rxDev, rate: m.rate, size: m.size, flows: m.flows, timeS: spec.durationS });
+  },
+  async prepare() {},
+  parse(stdout: string) {
+    // The devices are the scenario's; parse() sees only output, so it takes the first TX and the
+    // last RX device MoonGen reported (l3-load-latency reports exactly its txDev and rxDev).
+    const r = parseMoongen(stdout);
+    const txDev = r.devices.find((d) => d.tx)?.dev;
+    const rxDev = [...r.devices].reverse().find((d) => d.rx)?.dev;
+    if (txDev === undefined || rxDev === undefined) throw new ParseError('no TX and RX device in the final summaries', TOOL, excerptOf(stdout));
+    return moongenMetrics(r, txDev, rxDev);
+  },
+  async attach() {
+    // MoonGen counts what came back on its own RX port; the backends' HTTP counters mean nothing here.
+    return {
+      extra: {},
+      counters: async () => ({}),
+      metrics: (gen) => {
+        const { moongen: _m, ...rest } = gen as MoongenGeneratorMetrics;
+        return { ...rest, moongen: _m, perBackend: {} } as PacketMetrics;
+      },
+    };
+  },
+};

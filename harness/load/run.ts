@@ -40,7 +40,7 @@ export async function runLoad<M extends GeneratorMetrics>(
   signal?.throwIfAborted();
   await driver.prepare(host, spec);
   const argv = driver.buildArgv(spec);
-  const boundS = Math.ceil(spec.durationS) + Math.ceil(spec.load.timeout) + TIMEOUT_SLACK_S;
+  const boundS = Math.ceil(spec.durationS) + Math.ceil(spec.load.timeout) + TIMEOUT_SLACK_S + (driver.extraBoundS ?? 0);
   signal?.throwIfAborted();
 
   const proc = host.spawn(argv, { timeoutMs: boundS * 1000 });

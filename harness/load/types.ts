@@ -66,7 +66,10 @@ export interface LoadOutput {
 export interface LoadDriver<M extends GeneratorMetrics = GeneratorMetrics> {
   readonly name: LoadSpec['generator'];
   readonly tools: { cmd: string; pkg: string }[];
-  preflight(host: Host): Promise<void>;
+  /** Probe the generator host; the scenario's load settings are given for generators that have their own. */
+  preflight(host: Host, load?: LoadSpec): Promise<void>;
+  /** Seconds a run may take beyond duration + timeout (+15 s) before it is killed (tools with a slow start). */
+  readonly extraBoundS?: number;
   /** Pure: the exact argv for this run. Helper files it names are written by prepare(). */
   buildArgv(spec: LoadRunSpec): string[];
   /** Write helper files (scripts) the argv refers to. */

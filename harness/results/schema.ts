@@ -68,6 +68,7 @@ const Point = z.looseObject({
   datapathTimings: z.record(z.string(), z.array(num.nonnegative())).optional(),
   repetitions: z.array(Repetition),
   error: z.string().optional(),
+  skipped: z.boolean().optional(),
 });
 export const RunResultSchema = z.looseObject({
   formatVersion: z.int().positive(),

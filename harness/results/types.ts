@@ -139,6 +139,8 @@ export interface PointResult {
   repetitions: Repetition[];
   /** Set when the point failed; the run goes on with the next point. */
   error?: string;
+  /** The LB cannot run on this host and the scenario said `unavailable: skip` (error says why). */
+  skipped?: boolean;
 }
 
 export interface HostFingerprint {

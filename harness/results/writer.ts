@@ -161,8 +161,10 @@ export class ResultWriter {
   }
 
   /** Marks the point failed; repetitions already recorded are kept. */
-  async setPointError(meta: PointMeta, error: unknown): Promise<void> {
-    this.point(meta).error = errorText(error);
+  async setPointError(meta: PointMeta, error: unknown, opts: { skipped?: boolean } = {}): Promise<void> {
+    const p = this.point(meta);
+    p.error = errorText(error);
+    if (opts.skipped) p.skipped = true;
     await this.flush();
   }
 

@@ -68,17 +68,39 @@ export function selectPoints(points: PlannedPoint[], only?: string[]): PlannedPo
   return chosen;
 }
 
-export async function preflightAll(root: Host, points: PlannedPoint[], load: LoadDriver, generatorHost: Host = root): Promise<void> {
+/**
+ * Every LB's and the generator's preflight. Returns the LBs that cannot run here, by name, with why;
+ * unless `skipUnavailable`, the first such LB fails the run before anything is built.
+ */
+export async function preflightAll(
+  root: Host,
+  points: PlannedPoint[],
+  load: LoadDriver,
+  generatorHost: Host = root,
+  loadSpec?: Scenario['load'],
+  skipUnavailable = false,
+): Promise<Map<string, PreflightError>> {
   const uid = (await root.exec(['id', '-u'])).stdout.trim();
   if (uid !== '0') throw new PreflightError('lbbench run needs root (it creates network namespaces)', 'run it with sudo');
   const seen = new Set<string>();
+  const unavailable = new Map<string, PreflightError>();
   for (const p of points) {
     const key = JSON.stringify(p.lb);
     if (seen.has(key)) continue;
     seen.add(key);
-    await getLbDriver(p.lb.kind).preflight(root, p.lb as never);
+    try {
+      await getLbDriver(p.lb.kind).preflight(root, p.lb as never);
+    } catch (e) {
+      if (!skipUnavailable || !(e instanceof PreflightError)) throw e;
+      unavailable.set(p.lb.name!, e);
+    }
   }
-  await load.preflight(generatorHost);
+  if (unavailable.size && unavailable.size === seen.size) {
+    const [first] = unavailable.values();
+    throw first!;
+  }
+  await load.preflight(generatorHost, loadSpec);
+  return unavailable;
 }
 
 export async function runScenario(opts: RunOptions): Promise<RunOutcome> {
@@ -92,9 +114,11 @@ export async function runScenario(opts: RunOptions): Promise<RunOutcome> {
   // Nothing of the topology is created before every preflight passed; a guest booted or hosts
   // connected only to be asked are let go again.
   let site: Site;
+  let unavailable: Map<string, PreflightError>;
   try {
     site = await openSite(scenario.topology, teardown, { log, signal, root: opts.root });
-    await preflightAll(site.root, points, loadDriver, site.generatorHost);
+    unavailable = await preflightAll(site.root, points, loadDriver, site.generatorHost, scenario.load, scenario.unavailable === 'skip');
+    for (const [name, e] of unavailable) log(`skipping ${name}: ${e.message}${e.hint ? ` (${e.hint})` : ''}`);
   } catch (e) {
     await teardown.unwind((label) => log(`teardown: ${label}`));
     throw e;
@@ -131,6 +155,14 @@ export async function runScenario(opts: RunOptions): Promise<RunOutcome> {
     for (const [i, point] of points.entries()) {
       throwIfAborted(signal);
       log(`[${i + 1}/${points.length}] ${point.id}`);
+      const why = unavailable.get(point.lb.name!);
+      if (why) {
+        // Recorded as a failed point, so the report and compare-reports show the gap.
+        const meta: PointMeta = { id: point.id, lb: { ...point.lb, name: point.lb.name! }, params: point.params };
+        await writer.startPoint(meta);
+        await writer.setPointError(meta, new PreflightError(`unavailable on this host: ${why.message}`, why.hint), { skipped: true });
+        continue;
+      }
       await runPoint(topo, point, { scenario, loadDriver, writer, teardown, signal, log, cpus });
     }
   } catch (e) {

@@ -182,14 +182,15 @@ export const LB_KINDS = LbSpec.options.map((o) => o.shape.kind.value) as LbKind[
 export const LoadSpec = z
   .strictObject({
     generator: z
-      .enum(['wrk', 'connect', 'traffic', 'trafgen', 'iperf3'])
+      .enum(['wrk', 'connect', 'traffic', 'trafgen', 'iperf3', 'moongen'])
       .default('wrk')
       .meta({
         description:
           'wrk: HTTP throughput and latency. connect: the built-in connection tester (one request per connection; per-backend counts, fairness, failed connects/reads; needs node on the client). ' +
           'traffic: the built-in traffic tester (load.connections long-lived connections sending load.rate messages/s in all; per-connection outcomes and per-second samples; what events are measured with). ' +
           'trafgen: 60-byte TCP SYNs at the VIP as fast as one thread can, counted where they arrive (packets/s, loss). ' +
-          'iperf3: one bulk TCP stream set (load.connections streams) through the LB to the one backend of a point (Gbit/s, retransmits).',
+          'iperf3: one bulk TCP stream set (load.connections streams) through the LB to the one backend of a point (Gbit/s, retransmits). ' +
+          'moongen: MoonGen\'s l3-load-latency on a bare-metal client with two DPDK ports (load.moongen).',
       }),
     duration: Duration.prefault('5s').meta({ description: 'Measured time per repetition (seconds or "5s").' }),
     warmup: Duration.prefault('1s').meta({ description: 'Unmeasured load before each repetition.' }),
@@ -207,6 +208,18 @@ export const LoadSpec = z
       .max(1_000_000)
       .default(500)
       .meta({ description: 'traffic only: messages per second over all connections (each connection sends at connections/rate intervals).' }),
+    moongen: z
+      .strictObject({
+        path: z.string().min(1).optional().meta({ description: 'The MoonGen binary (default: MoonGen on PATH).' }),
+        script: z.string().min(1).optional().meta({ description: 'Lua script (default: examples/l3-load-latency.lua of the MoonGen checkout the binary is in).' }),
+        txDev: z.int().min(0).meta({ description: 'DPDK port that sends towards the LB.' }),
+        rxDev: z.int().min(0).meta({ description: 'DPDK port the traffic comes back on.' }),
+        rate: z.number().min(0).optional().meta({ description: 'Mbit/s (0: line rate).' }),
+        size: z.int().min(60).max(9000).optional().meta({ description: 'Frame size in bytes without CRC.' }),
+        flows: z.int().min(1).optional().meta({ description: 'Distinct source addresses.' }),
+      })
+      .optional()
+      .meta({ description: 'moongen only: which DPDK ports and what to send.' }),
     sourceAddresses: z
       .int()
       .min(0)
@@ -413,6 +426,10 @@ export const ScenarioSpec = z
     settle: Duration.prefault('1s').meta({
       description: 'Pause before each repetition until the 1-minute load average falls, at most this long.',
     }),
+    unavailable: z
+      .enum(['fail', 'skip'])
+      .default('fail')
+      .meta({ description: 'A load balancer this host cannot run (its preflight fails): fail the run before anything is built, or skip it (recorded as a failed point with the reason) and measure the others.' }),
     output: z.string().default('results').meta({ description: 'Directory for results/<run-id>/.' }),
   })
   .meta({ description: 'An lbbench scenario: which load balancers, on which topology, under which load.' });

@@ -5,7 +5,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { resultProblems } from '../../harness/results/schema.ts';
 import type { PacketMetrics, StreamMetrics } from '../../harness/results/types.ts';
-import { missingCapability, namespacesWithPrefix, runScenarioCli } from './helpers.ts';
+import { missingCapability, namespacesWithPrefix, runScenarioCli, sh } from './helpers.ts';
 
 test('generator trafgen: SYNs counted at the backends, spread by the LB, router to one backend', { skip: missingCapability(['ip', 'nginx', 'iptables', 'trafgen', 'bpftool', 'clang']), timeout: 300_000 }, async () => {
   const before = namespacesWithPrefix('lbb-');
@@ -62,4 +62,28 @@ test('generator iperf3: TCP streams through each LB to its backend; more than on
   assert.equal(refused.code, 2, refused.out);
   assert.match(refused.out, /s\.yaml:\d+:\d+: load\.generator: iperf3 needs a test's control and data connections on one server/);
   assert.equal(refused.raw, undefined, 'nothing was run');
+});
+
+test('unavailable: skip — an LB this host cannot run is recorded with the reason, the others are measured', { skip: missingCapability(['ip', 'nginx', 'wrk']), timeout: 120_000 }, async () => {
+  // This kernel has no ip_vs (the reason IPVS runs in a VM here); on one that has it, IPVS is measured.
+  const hasIpvs = (() => {
+    try {
+      sh('test -e /proc/net/ip_vs || modprobe -n ip_vs 2>/dev/null');
+      return true;
+    } catch {
+      return false;
+    }
+  })();
+  const r = await runScenarioCli(['name: skip-e2e', 'loadBalancers: [{kind: router}, {kind: ipvs}]', 'load: {duration: 1s, warmup: 0.3s}', 'repetitions: 1', 'unavailable: skip']);
+  assert.equal(r.code, 0, r.out);
+  const [router, ipvs] = r.result!.points;
+  assert.equal(router!.error, undefined);
+  assert.equal(router!.repetitions.length, 1);
+  if (hasIpvs) assert.equal(ipvs!.error, undefined);
+  else {
+    assert.match(ipvs!.error ?? '', /^unavailable on this host: /);
+    assert.equal(ipvs!.repetitions.length, 0);
+    assert.match(r.out, /skipping ipvs: /);
+    assert.equal(ipvs!.skipped, true);
+  }
 });

@@ -1,17 +1,18 @@
-import { test } from 'node:test';
+import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import {
   MOONGEN_KILL_AFTER_S,
   MOONGEN_STARTUP_S,
+  moongen,
   moongenArgv,
   moongenPreflightMessage,
   parseHistogramCsv,
   parseMoongen,
   parseMoongenCsv,
 } from '../../harness/load/moongen.ts';
-import { ConfigError, ParseError } from '../../harness/errors.ts';
+import { ConfigError, ParseError, PreflightError } from '../../harness/errors.ts';
 
 const FIX = join(import.meta.dirname, '..', 'fixtures', 'moongen');
 const fixture = (name: string) => readFileSync(join(FIX, name), 'utf8');
@@ -229,4 +230,44 @@ test('preflight: absent MoonGen or no DPDK ports explained, otherwise null', () 
   );
   assert.equal(moongenPreflightMessage({ binary: '/opt/MoonGen/build/MoonGen', dpdkPorts: 2 }), null);
   assert.equal(moongenPreflightMessage({ binary: '/opt/MoonGen/build/MoonGen' }), null);
+});
+
+describe('generator moongen', () => {
+  const out = readFileSync(join(import.meta.dirname, '..', 'fixtures', 'moongen', 'l3-load-latency.stdout'), 'utf8');
+
+  test('the l3-load-latency report becomes packet metrics: sent on txDev, back on rxDev, CRC not counted', () => {
+    const r = parseMoongen(out);
+    const g = moongen.parse(out, '');
+    const tx = r.devices.find((d) => d.tx)!.tx!;
+    const rx = [...r.devices].reverse().find((d) => d.rx)!.rx!;
+    assert.equal(g.packets.sent, tx.packets);
+    assert.equal(g.packets.received, rx.packets);
+    assert.equal(g.packets.sentPerSec, tx.mppsAvg * 1e6);
+    assert.equal(g.packets.lossFraction, Math.max(0, 1 - rx.packets / tx.packets));
+    assert.equal(g.packets.frameBytes, tx.bytes / tx.packets - 4);
+    assert.equal(g.durationS, r.samples.filter((s) => s.dir === 'tx').length);
+    assert.deepEqual(g.moongen.latency, r.latency);
+  });
+
+  test('absent MoonGen: preflight says where to get it and what to use instead', async () => {
+    const host = { name: 'client', exec: async () => ({ stdout: '', stderr: '', code: 1 }) } as never;
+    await assert.rejects(moongen.preflight(host, { moongen: { txDev: 0, rxDev: 1 } } as never), (e: unknown) => {
+      assert.ok(e instanceof PreflightError);
+      assert.match(e.message, /MoonGen not found on client \(looked for MoonGen\)/);
+      assert.match(e.hint ?? '', /github\.com\/emmericp\/MoonGen.*trafgen/s);
+      return true;
+    });
+    const found = { name: 'client', exec: async () => ({ stdout: '/opt/MoonGen/build/MoonGen\n', stderr: '', code: 0 }) } as never;
+    await moongen.preflight(found, { moongen: { txDev: 0, rxDev: 1, path: '/opt/MoonGen/build/MoonGen' } } as never);
+    assert.match(moongen.unsupported!({ kind: 'netns' } as never, [2]) ?? '', /use generator: trafgen/);
+    assert.equal(moongen.unsupported!({ kind: 'baremetal' } as never, [2]), undefined);
+  });
+
+  test('argv from load.moongen; the script defaults to the checkout the binary is in', () => {
+    const argv = moongen.buildArgv({ load: { moongen: { path: '/opt/MoonGen/build/MoonGen', txDev: 0, rxDev: 1, rate: 1000 } } as never, target: { ip: '198.18.100.1', port: 80, path: '/' }, durationS: 10, workDir: '/w' });
+    assert.ok(argv.includes('/opt/MoonGen/build/MoonGen'));
+    assert.ok(argv.includes('/opt/MoonGen/examples/l3-load-latency.lua'));
+    assert.equal(argv[0], 'timeout');
+    assert.throws(() => moongen.buildArgv({ load: {} as never, target: { ip: '', port: 80, path: '/' }, durationS: 10, workDir: '/w' }), /needs load\.moongen/);
+  });
 });

@@ -165,13 +165,13 @@ describe('every shipped file validates', () => {
 describe('invalid scenarios: every problem, with file:line:col and what to write', () => {
   test('unknown top-level key', async () => {
     await assertProblems(MINIMAL + 'repetition: 3\n', [
-      's.yaml:4:1: repetition: unknown key "repetition"; valid keys: name, description, topology, loadBalancers, sweep, load, events, repetitions, cpus, settle, output; did you mean repetitions?',
+      's.yaml:4:1: repetition: unknown key "repetition"; valid keys: name, description, topology, loadBalancers, sweep, load, events, repetitions, cpus, settle, unavailable, output; did you mean repetitions?',
     ]);
   });
 
   test('unknown nested key suggests the closest one', async () => {
     await assertProblems(MINIMAL + yaml('load:', '  duraton: 5s'), [
-      's.yaml:5:3: load.duraton: unknown key "duraton"; valid keys: generator, duration, warmup, connections, threads, path, timeout, rate, sourceAddresses; did you mean duration?',
+      's.yaml:5:3: load.duraton: unknown key "duraton"; valid keys: generator, duration, warmup, connections, threads, path, timeout, rate, moongen, sourceAddresses; did you mean duration?',
     ]);
   });
 
@@ -260,7 +260,7 @@ describe('invalid scenarios: every problem, with file:line:col and what to write
 
   test('an empty value where a map belongs points at its key', async () => {
     await assertProblems(MINIMAL + 'load:\n', [
-      's.yaml:4:1: load: expected a map (keys: generator, duration, warmup, connections, threads, path, timeout, rate, sourceAddresses), got nothing',
+      's.yaml:4:1: load: expected a map (keys: generator, duration, warmup, connections, threads, path, timeout, rate, moongen, sourceAddresses), got nothing',
     ]);
   });
 
@@ -365,7 +365,7 @@ describe('invalid scenarios: every problem, with file:line:col and what to write
 
   test('a document that is not a map', async () => {
     await assertProblems('- kind: router\n', [
-      's.yaml:1:1: (top level): expected a map (keys: name, description, topology, loadBalancers, sweep, load, events, repetitions, cpus, settle, output), got a list',
+      's.yaml:1:1: (top level): expected a map (keys: name, description, topology, loadBalancers, sweep, load, events, repetitions, cpus, settle, unavailable, output), got a list',
     ]);
   });
 
@@ -408,7 +408,7 @@ describe('invalid scenarios: every problem, with file:line:col and what to write
         `s.yaml:3:11: loadBalancers[0].kind: unknown load balancer kind "envoy"; valid kinds: ${KINDS}`,
         's.yaml:5:11: loadBalancers[1].mode: invalid value "l9"; allowed values: l4, l7',
         's.yaml:7:13: load.duration: expected a duration like "5s", "500ms" or "2m", got "soon"',
-        's.yaml:8:3: load.conections: unknown key "conections"; valid keys: generator, duration, warmup, connections, threads, path, timeout, rate, sourceAddresses; did you mean connections?',
+        's.yaml:8:3: load.conections: unknown key "conections"; valid keys: generator, duration, warmup, connections, threads, path, timeout, rate, moongen, sourceAddresses; did you mean connections?',
         's.yaml:9:14: repetitions: must be at least 1, got -2',
         's.yaml:10:20: sweep.backends[0]: must be at least 1, got 0',
       ],
