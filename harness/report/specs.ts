@@ -73,7 +73,7 @@ interface ExtraMetrics {
   fairness?: number;
   connectionsPerBackend?: Record<string, number>;
   samples?: TrafficSample[];
-  tester?: { saturated?: boolean };
+  tester?: { saturated?: boolean; rate?: number };
 }
 
 const metricsOf = (r: Repetition) => r.metrics as RequestMetrics & ExtraMetrics;
@@ -603,6 +603,9 @@ export interface SummaryRow {
   notes: string[];
 }
 
+/** Below this share of its set message rate a traffic run is flagged. */
+const TRAFFIC_SHORT_FRACTION = 0.9;
+
 export function summaryRows(result: RunResult): SummaryRow[] {
   const label = seriesLabeler(result);
   return result.points.map((p) => {
@@ -624,7 +627,16 @@ export function summaryRows(result: RunResult): SummaryRow[] {
     if (errorsTotal > 0) warnings.push(`${errorsTotal} request errors`);
     const saturated = reps.filter((r) => metricsOf(r).tester?.saturated).length;
     if (saturated) {
-      warnings.push(`the connect tester used a full CPU in ${saturated} of ${reps.length} repetitions: the rate is the tester's limit, not the LB's`);
+      warnings.push(`the tester used a full CPU in ${saturated} of ${reps.length} repetitions: the rate is the tester's limit, not the LB's`);
+    }
+    // The traffic tester sends at a set rate; falling short means replies came late or connections were down.
+    const short = requestReps.filter((r) => {
+      const m = metricsOf(r);
+      return m.tester?.rate !== undefined && m.requestsPerSec < TRAFFIC_SHORT_FRACTION * m.tester.rate;
+    }).length;
+    if (short) {
+      const rate = metricsOf(requestReps[0]!).tester!.rate!;
+      warnings.push(`answered under ${100 * TRAFFIC_SHORT_FRACTION}% of the ${rate} messages/s asked for in ${short} of ${reps.length} repetitions: connections were down or replies late`);
     }
     const notes: string[] = [];
     const packets = reps.flatMap((r) => ('packets' in r.metrics ? [r.metrics.packets] : []));

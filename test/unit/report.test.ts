@@ -549,3 +549,12 @@ test('events: the report page has the new charts and notes', async (t) => {
   assert.doesNotMatch(withoutNamespaces(html), EXTERNAL);
   assert.doesNotMatch(html, /<script/i);
 });
+
+test('a traffic run that answered well under its set message rate is flagged; one at the rate is not', async () => {
+  const r = await loadEvents();
+  assert.ok(summaryRows(r).every((row) => !row.warnings.some((w) => /messages\/s asked for/.test(w))));
+  (r.points[0]!.repetitions[1]!.metrics as TrafficLike).requestsPerSec = 200;
+  const [xdp, nginx] = summaryRows(r);
+  assert.ok(xdp!.warnings.includes('answered under 90% of the 300 messages/s asked for in 1 of 2 repetitions: connections were down or replies late'), xdp!.warnings.join('\n'));
+  assert.ok(!nginx!.warnings.some((w) => /asked for/.test(w)));
+});
