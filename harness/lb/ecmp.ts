@@ -556,6 +556,8 @@ export const ecmp: LbDriver<Spec> = {
       }
     }
   },
+  // A route to the VIP carries any protocol (the hash policy reads UDP ports as it reads TCP's).
+  udp: () => true,
   async apply(ctx): Promise<EcmpDeployed> {
     const { topo, spec } = ctx;
     const lb = topo.lb;

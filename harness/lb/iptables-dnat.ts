@@ -1,4 +1,4 @@
-import type { LbDriver } from './types.ts';
+import type { LbDriver, Protocol } from './types.ts';
 import type { LbSpec } from '../scenario/schema.ts';
 import type { BackendNode } from '../topology/types.ts';
 import { PreflightError } from '../errors.ts';
@@ -12,7 +12,13 @@ const CHAIN = 'LBB_VIP';
  * each backend gets 1/n overall; nat rules see only a connection's first packet (conntrack keeps
  * the rest on the same backend).
  */
-export function dnatRules(backends: BackendNode[], algorithm: Spec['algorithm']): string[] {
+export function dnatRules(backends: BackendNode[], algorithm: Spec['algorithm'], protocols: Protocol[] = ['tcp']): string[] {
+  // One sequence per protocol: the protocol match comes first, so each sequence's nth counters
+  // count only its own protocol's connections.
+  return protocols.flatMap((proto) => protoRules(backends, algorithm, proto));
+}
+
+function protoRules(backends: BackendNode[], algorithm: Spec['algorithm'], proto: Protocol): string[] {
   const n = backends.length;
   return backends.map((b, i) => {
     const left = n - i;
@@ -22,13 +28,13 @@ export function dnatRules(backends: BackendNode[], algorithm: Spec['algorithm'])
         : algorithm === 'random'
           ? `-m statistic --mode random --probability ${(1 / left).toFixed(8)} `
           : `-m statistic --mode nth --every ${left} --packet 0 `;
-    return `-A ${CHAIN} -p tcp ${match}-j DNAT --to-destination ${b.ip}:${b.port}`;
+    return `-A ${CHAIN} -p ${proto} ${match}-j DNAT --to-destination ${b.ip}:${b.port}`;
   });
 }
 
 /** iptables-restore input that replaces the chain in one transaction (live backend changes drop nothing). */
-export function restoreInput(backends: BackendNode[], algorithm: Spec['algorithm']): string {
-  return ['*nat', `:${CHAIN} - [0:0]`, ...dnatRules(backends, algorithm), 'COMMIT', ''].join('\n');
+export function restoreInput(backends: BackendNode[], algorithm: Spec['algorithm'], protocols: Protocol[] = ['tcp']): string {
+  return ['*nat', `:${CHAIN} - [0:0]`, ...dnatRules(backends, algorithm, protocols), 'COMMIT', ''].join('\n');
 }
 
 export const iptablesDnat: LbDriver<Spec> = {
@@ -46,28 +52,30 @@ export const iptablesDnat: LbDriver<Spec> = {
       throw new PreflightError(`iptables nat table unusable on ${host.name}: ${r.stderr.trim()}`, 'modprobe iptable_nat nf_nat (or use the nftables LB)');
     }
   },
+  udp: () => true,
   async apply(ctx) {
     const host = ctx.topo.lb.host;
     const { vip } = ctx.topo;
     const algorithm = ctx.spec.algorithm;
-    const jump = ['PREROUTING', '-d', `${vip}/32`, '-p', 'tcp', '--dport', String(ctx.port), '-j', CHAIN];
+    const protocols = ctx.protocols ?? ['tcp'];
+    const jumps = protocols.map((p) => ['PREROUTING', '-d', `${vip}/32`, '-p', p, '--dport', String(ctx.port), '-j', CHAIN]);
 
     await host.exec(['iptables', '-t', 'nat', '-N', CHAIN]);
     ctx.teardown.add(`iptables: delete chain ${CHAIN} on ${host.name}`, async () => {
       await host.exec(['iptables', '-t', 'nat', '-F', CHAIN], { check: false });
       await host.exec(['iptables', '-t', 'nat', '-X', CHAIN], { check: false });
     });
-    await host.exec(['iptables-restore', '-n'], { input: restoreInput(ctx.backends, algorithm) });
-    await host.exec(['iptables', '-t', 'nat', '-A', ...jump]);
-    const removeJump = ctx.teardown.add(`iptables: delete PREROUTING jump on ${host.name}`, () =>
-      host.exec(['iptables', '-t', 'nat', '-D', ...jump], { check: false }),
-    );
+    await host.exec(['iptables-restore', '-n'], { input: restoreInput(ctx.backends, algorithm, protocols) });
+    const removeJump = ctx.teardown.add(`iptables: delete PREROUTING jumps on ${host.name}`, async () => {
+      for (const jump of jumps) await host.exec(['iptables', '-t', 'nat', '-D', ...jump], { check: false });
+    });
+    for (const jump of jumps) await host.exec(['iptables', '-t', 'nat', '-A', ...jump]);
 
     let torn = false;
     return {
       endpoint: { ip: vip, port: ctx.port },
       async setBackends(list) {
-        await host.exec(['iptables-restore', '-n'], { input: restoreInput(list, algorithm) });
+        await host.exec(['iptables-restore', '-n'], { input: restoreInput(list, algorithm, protocols) });
       },
       async describe() {
         const [version, rules] = await Promise.all([

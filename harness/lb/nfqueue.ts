@@ -5,7 +5,7 @@
 import { randomBytes } from 'node:crypto';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import type { Deployed, LbDriver } from './types.ts';
+import type { Deployed, LbDriver, Protocol } from './types.ts';
 import type { LbSpec } from '../scenario/schema.ts';
 import type { BackendNode } from '../topology/types.ts';
 import type { Host, Spawned } from '../host/types.ts';
@@ -73,13 +73,15 @@ export function mangleRestoreInput(queue: number, state: 'stateless' | 'conntrac
   ].join('\n');
 }
 
-/** The two jumps into our chains (iptables -t mangle argv after -A/-D). Only the VIP's TCP port is balanced. */
-export function mangleJumps(vip: string, port: number): string[][] {
-  const match = ['-d', `${vip}/32`, '-p', 'tcp', '--dport', String(port)];
-  return [
-    ['PREROUTING', ...match, '-j', CHAIN],
-    ['FORWARD', ...match, '-j', SAVE_CHAIN],
-  ];
+/** The jumps into our chains (iptables -t mangle argv after -A/-D), two per balanced protocol on the VIP's port. */
+export function mangleJumps(vip: string, port: number, protocols: Protocol[] = ['tcp']): string[][] {
+  return protocols.flatMap((p) => {
+    const match = ['-d', `${vip}/32`, '-p', p, '--dport', String(port)];
+    return [
+      ['PREROUTING', ...match, '-j', CHAIN],
+      ['FORWARD', ...match, '-j', SAVE_CHAIN],
+    ];
+  });
 }
 
 /** `ip -b` lines: for backend i, fwmark i+1 → table 100+i, whose only route sends the VIP to it. */
@@ -242,6 +244,8 @@ export const nfqueue: LbDriver<Spec> = {
     await probeKernel(host, spec.queue);
   },
 
+  // The program hashes TCP and UDP ports alike.
+  udp: () => true,
   async apply(ctx) {
     const host = ctx.topo.lb.host;
     const { vip } = ctx.topo;
@@ -308,7 +312,7 @@ export const nfqueue: LbDriver<Spec> = {
 
     // Rules only now, with the queue bound: every queued packet meets the program, so rule hits
     // minus the program's count is exactly what bypassed it.
-    const jumps = mangleJumps(vip, ctx.port);
+    const jumps = mangleJumps(vip, ctx.port, ctx.protocols);
     own.add(`iptables: remove mangle chains ${CHAIN}, ${SAVE_CHAIN} on ${host.name}`, async () => {
       for (const j of jumps) await host.exec(['iptables', '-t', 'mangle', '-D', ...j], { check: false });
       for (const c of [CHAIN, SAVE_CHAIN]) {

@@ -1,4 +1,4 @@
-import type { LbDriver } from './types.ts';
+import type { LbDriver, Protocol } from './types.ts';
 import type { LbSpec } from '../scenario/schema.ts';
 import type { BackendNode } from '../topology/types.ts';
 import { PreflightError } from '../errors.ts';
@@ -17,7 +17,7 @@ const SELECTOR: Record<Spec['algorithm'], string> = {
  * The whole table as one nft script. `flush table` + definition in one file is one transaction,
  * so a live backend change never leaves a moment without the rule.
  */
-export function nftScript(vip: string, port: number, backends: BackendNode[], algorithm: Spec['algorithm'], weights: Record<string, number> = {}): string {
+export function nftScript(vip: string, port: number, backends: BackendNode[], algorithm: Spec['algorithm'], weights: Record<string, number> = {}, protocols: Protocol[] = ['tcp']): string {
   // A weight w is w consecutive slots of the selector's range (0-2 : be0 for weight 3); weight 0, none.
   let slot = 0;
   const entries = backends.flatMap((b) => {
@@ -28,8 +28,9 @@ export function nftScript(vip: string, port: number, backends: BackendNode[], al
     return [`${key} : ${b.ip} . ${b.port}`];
   });
   // No backends: no rule, so connections to the VIP are refused by the LB node itself.
+  // A rule per protocol (its own numgen counter; the hash reads that protocol's ports).
   const rule = slot
-    ? [`    ip daddr ${vip} tcp dport ${port} dnat ip addr . port to ${SELECTOR[algorithm]} mod ${slot} map { ${entries.join(', ')} }`]
+    ? protocols.map((p) => `    ip daddr ${vip} ${p} dport ${port} dnat ip addr . port to ${SELECTOR[algorithm].replaceAll('tcp ', `${p} `)} mod ${slot} map { ${entries.join(', ')} }`)
     : [];
   return [
     `table ip ${TABLE} {}`,
@@ -56,13 +57,14 @@ export const nftables: LbDriver<Spec> = {
     const r = await host.exec(['nft', 'list', 'tables'], { check: false });
     if (r.code !== 0) throw new PreflightError(`nft unusable on ${host.name}: ${r.stderr.trim()}`, 'modprobe nf_tables nft_nat');
   },
+  udp: () => true,
   async apply(ctx) {
     const host = ctx.topo.lb.host;
     const { vip } = ctx.topo;
     const weights = { ...ctx.spec.weights };
     let current = ctx.backends;
     const load = (list: BackendNode[]) =>
-      host.exec(['nft', '-f', '-'], { input: nftScript(vip, ctx.port, list, ctx.spec.algorithm, weights) });
+      host.exec(['nft', '-f', '-'], { input: nftScript(vip, ctx.port, list, ctx.spec.algorithm, weights, ctx.protocols) });
     const remove = ctx.teardown.add(`nftables: delete table ${TABLE} on ${host.name}`, async () => {
       await host.exec(['nft', 'delete', 'table', 'ip', TABLE], { check: false });
       await host.exec(['conntrack', '-F'], { check: false });

@@ -1,5 +1,5 @@
 import { join } from 'node:path';
-import type { LbDriver } from './types.ts';
+import type { LbDriver, Protocol } from './types.ts';
 import type { LbSpec } from '../scenario/schema.ts';
 import type { BackendNode } from '../topology/types.ts';
 import type { Spawned } from '../host/types.ts';
@@ -20,7 +20,7 @@ const RELOAD_TIMEOUT_MS = 10_000;
  * the Debian defaults under /run and /var are shared by every nginx on the machine, including the
  * backends'.
  */
-export function nginxLbConf(spec: Spec, vip: string, port: number, backends: BackendNode[], dir: string): string {
+export function nginxLbConf(spec: Spec, vip: string, port: number, backends: BackendNode[], dir: string, protocols: Protocol[] = ['tcp']): string {
   // An upstream without servers is a config error; a server marked down gives clients an honest
   // 502 instead, and keeps the LB itself up as Deployed.setBackends promises.
   const servers = backends.length
@@ -54,6 +54,8 @@ export function nginxLbConf(spec: Spec, vip: string, port: number, backends: Bac
           '  }',
           '  server {',
           `    ${listen}`,
+          // UDP: each client address:port is a session to one backend (the stream module's way).
+          ...(protocols.includes('udp') ? [`    listen ${vip}:${port} udp${spec.workers > 1 ? ' reuseport' : ''};`] : []),
           `    proxy_pass ${UPSTREAM};`,
           '    proxy_connect_timeout 2s;',
           '  }',
@@ -97,6 +99,8 @@ export const nginx: LbDriver<Spec> = {
     { cmd: 'ss', pkg: 'iproute2' },
     { cmd: 'kill', pkg: 'procps' },
   ],
+  // The stream module proxies UDP; the http proxy does not.
+  udp: (spec) => spec.mode === 'l4',
   async preflight(host, spec) {
     await requireTools(host, this.tools, 'nginx');
     if (spec.mode === 'l4' && (await host.exec(['test', '-f', STREAM_MODULE], { check: false })).code !== 0) {
@@ -115,7 +119,7 @@ export const nginx: LbDriver<Spec> = {
     const logTail = async () => tail(await host.readFile(errorLog).catch(() => ''));
 
     await host.exec(['mkdir', '-p', join(dir, 'tmp')]);
-    await host.writeFile(conf, nginxLbConf(ctx.spec, vip, ctx.port, ctx.backends, dir));
+    await host.writeFile(conf, nginxLbConf(ctx.spec, vip, ctx.port, ctx.backends, dir, ctx.protocols));
 
     await requirePortFree(host, vip, ctx.port);
     // taskset execs nginx, so the pid we hold is the master's either way (it gets the SIGHUP).
@@ -153,7 +157,7 @@ export const nginx: LbDriver<Spec> = {
         // Validate a copy first so a bad config never replaces the one that runs (a failed SIGHUP
         // would only show in the error log). `nginx -t` runs fine beside the live master (1.22).
         const next = `${conf}.next`;
-        await host.writeFile(next, nginxLbConf(ctx.spec, vip, ctx.port, list, dir));
+        await host.writeFile(next, nginxLbConf(ctx.spec, vip, ctx.port, list, dir, ctx.protocols));
         const check = await host.exec(['nginx', '-t', '-c', next, '-p', dir], { check: false });
         if (check.code !== 0) {
           throw new ProvisionError(`nginx rejected the new config: ${tail(check.stderr || check.stdout)}`);

@@ -15,6 +15,8 @@ export const router: LbDriver<Spec> = {
   async preflight(host) {
     await requireTools(host, this.tools, 'router');
   },
+  // Plain forwarding carries any protocol.
+  udp: () => true,
   async apply(ctx) {
     const host = ctx.topo.lb.host;
     let target = ctx.backends[0]!;

@@ -18,7 +18,11 @@ export interface LbContext<S extends LbSpec = LbSpec> {
   log: (msg: string) => void;
   /** CPUs for user-space LB processes (taskset list), when the run pins CPUs. */
   cpus?: string;
+  /** Transport protocols to balance on the port (default tcp only); UDP only for drivers whose udp() says so. */
+  protocols?: Protocol[];
 }
+
+export type Protocol = 'tcp' | 'udp';
 
 export interface Deployed {
   /** Where the load generator connects. */
@@ -51,5 +55,7 @@ export interface LbDriver<S extends LbSpec = LbSpec> {
    * provisioned, on a host equivalent to the LB node (for netns topologies: the root host).
    */
   preflight(host: Host, spec: S): Promise<void>;
+  /** Whether this LB (with these options) balances UDP on the port as well; absent: TCP only. */
+  udp?(spec: S): boolean;
   apply(ctx: LbContext<S>): Promise<Deployed>;
 }

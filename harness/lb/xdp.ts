@@ -376,6 +376,8 @@ export const xdp: LbDriver<Spec> = {
     }
   },
 
+  // The program's config matches TCP, UDP or both on the VIP's port.
+  udp: () => true,
   async apply(ctx) {
     const lb = ctx.topo.lb;
     const { vip } = ctx.topo;
@@ -475,7 +477,7 @@ export const xdp: LbDriver<Spec> = {
     const config: XdpConfig = {
       vip,
       port: ctx.port,
-      proto: 'tcp',
+      proto: ctx.protocols?.includes('udp') ? 'any' : 'tcp',
       egressIfindex: egress.ifindex,
       egressMac: egress.address,
       tableSize: spec.tableSize,

@@ -316,8 +316,19 @@ export const iperf3: LoadDriver<StreamGeneratorMetrics> = {
       ? `iperf3 needs a test's control and data connections on one server, and an LB spreading them over ${many[0]} backends splits them; measure iperf3 with sweep.backends: [1] (the LB's whole datapath to one backend)`
       : undefined;
   },
+  protocols: (load) => (load.protocol === 'udp' ? ['tcp', 'udp'] : ['tcp']),
   buildArgv(spec: LoadRunSpec) {
-    const argv = iperf3Argv({ server: spec.target.ip, port: spec.target.port, timeS: spec.durationS, protocol: 'tcp', streams: spec.load.connections });
+    const { load } = spec;
+    const udp = load.protocol === 'udp';
+    const argv = iperf3Argv({
+      server: spec.target.ip,
+      port: spec.target.port,
+      timeS: spec.durationS,
+      protocol: load.protocol,
+      streams: load.connections,
+      ...(load.packetSize ? { length: load.packetSize } : {}),
+      ...(udp ? { bitrate: load.bitrate } : {}),
+    });
     return spec.cpus ? ['taskset', '-c', spec.cpus, ...argv] : argv;
   },
   async prepare() {},
@@ -330,6 +341,7 @@ export const iperf3: LoadDriver<StreamGeneratorMetrics> = {
         bitsPerSec: r.bitsPerSecond,
         senderBitsPerSec: r.senderBitsPerSecond,
         ...(r.retransmits !== undefined ? { retransmits: r.retransmits } : {}),
+        ...(r.udp ? { udp: { packets: r.udp.packets, lostPackets: r.udp.lostPackets, lossFraction: r.udp.lostFraction, jitterMs: r.udp.jitterMs, packetsPerSec: r.udp.packetsPerSecond } } : {}),
         placement: IPERF3_PLACEMENT,
       },
       iperf3: { receivedBytes: r.receivedBytes, intervals: r.intervals, cpu: r.cpu },
@@ -337,9 +349,11 @@ export const iperf3: LoadDriver<StreamGeneratorMetrics> = {
   },
   async attach(ctx: AttachContext) {
     const be = ctx.backends[0]!;
-    const redirect = ['PREROUTING', '-p', 'tcp', '--dport', String(ctx.endpoint.port), '-m', 'comment', '--comment', 'lbbench-iperf3', '-j', 'REDIRECT', '--to-ports', String(IPERF3_SERVER_PORT)];
-    ctx.teardown.add(`${be.name}: remove the iperf3 redirect`, () => be.host.exec(['iptables', '-t', 'nat', '-D', ...redirect], { check: false }));
-    await be.host.exec(['iptables', '-t', 'nat', '-I', ...redirect]);
+    for (const proto of iperf3.protocols!(ctx.load)) {
+      const redirect = ['PREROUTING', '-p', proto, '--dport', String(ctx.endpoint.port), '-m', 'comment', '--comment', 'lbbench-iperf3', '-j', 'REDIRECT', '--to-ports', String(IPERF3_SERVER_PORT)];
+      ctx.teardown.add(`${be.name}: remove the iperf3 ${proto} redirect`, () => be.host.exec(['iptables', '-t', 'nat', '-D', ...redirect], { check: false }));
+      await be.host.exec(['iptables', '-t', 'nat', '-I', ...redirect]);
+    }
     const server = be.host.spawn(['iperf3', '-s', '-p', String(IPERF3_SERVER_PORT)]);
     ctx.teardown.add(`${be.name}: stop the iperf3 server`, () => server.stop());
     const up = await waitFor(async () => !server.running() || (await be.host.exec(['ss', '-Htln', `sport = :${IPERF3_SERVER_PORT}`], { check: false })).stdout.trim() !== '', { timeoutMs: 5000 });

@@ -3,6 +3,7 @@ import type { LoadSpec, TopologySpec } from '../scenario/schema.ts';
 import type { Teardown } from '../teardown.ts';
 import type { RunTopology } from '../topology/netns.ts';
 import type { BackendNode } from '../topology/types.ts';
+import type { Protocol } from '../lb/types.ts';
 import type { Metrics, RequestMetrics } from '../results/types.ts';
 import type { ConnectionRecord } from './traffic.ts';
 
@@ -82,6 +83,8 @@ export interface LoadDriver<M extends GeneratorMetrics = GeneratorMetrics> {
    * measurement ended on that timeline.
    */
   timeline?(stdout: string): { startEpochMs: number; endMs: number; records: ConnectionRecord[] };
+  /** Protocols the LB must balance on its port for this load (default tcp). */
+  protocols?(load: LoadSpec): Protocol[];
   /** Generators whose traffic is not HTTP set up its receiving side (sinks, servers) per point. */
   attach?(ctx: AttachContext): Promise<Attached>;
   /** Why this generator cannot run on a topology of this kind, or undefined when it can. */

@@ -97,7 +97,7 @@ function tableHtml(rows: SummaryRow[], unit: string): string {
   const body = rows
     .map((r) => {
       const notes = [
-        r.error !== undefined ? `<span class="tag-error">failed: ${escapeHtml(r.error.split('\n')[0])}</span>` : '',
+        r.error !== undefined ? `<span class="tag-error">${r.skipped ? 'skipped' : 'failed'}: ${escapeHtml(r.error.split('\n')[0])}</span>` : '',
         ...r.warnings.map((w) => `<span class="warn">${escapeHtml(w)}</span>`),
         ...r.notes.map((n) => `<span class="note">${escapeHtml(n)}</span>`),
       ].filter(Boolean);

@@ -53,7 +53,7 @@ export function summaryTable(result: RunResult): string {
     fmtMs(r.latencyUs.p99),
     fmtNum(r.errorsTotal),
     String(r.repetitions),
-    [r.error !== undefined ? `FAILED: ${r.error.split('\n')[0]}` : '', ...r.warnings, ...r.notes].filter(Boolean).join('; '),
+    [r.error !== undefined ? `${r.skipped ? 'SKIPPED' : 'FAILED'}: ${r.error.split('\n')[0]}` : '', ...r.warnings, ...r.notes].filter(Boolean).join('; '),
   ]);
   const all = [header, ...body];
   const widths = header.map((_, i) => Math.max(...all.map((row) => [...row[i]!].length)));

@@ -83,14 +83,15 @@ export type RateUnit = 'req/s' | 'pps' | 'Gbit/s';
 
 export function rateUnit(result: RunResult): RateUnit {
   const m = result.points.flatMap((p) => p.repetitions)[0]?.metrics;
-  return m && 'packets' in m ? 'pps' : m && 'stream' in m ? 'Gbit/s' : 'req/s';
+  // UDP streams are a packet-rate test: their datagrams per second are the headline.
+  return m && ('packets' in m || ('stream' in m && m.stream.udp)) ? 'pps' : m && 'stream' in m ? 'Gbit/s' : 'req/s';
 }
 
 /** One repetition's headline number in its result's unit. */
 export function rateOf(r: Repetition): number {
   const m = r.metrics;
   if ('packets' in m) return m.packets.receivedPerSec;
-  if ('stream' in m) return m.stream.bitsPerSec / 1e9;
+  if ('stream' in m) return m.stream.udp ? m.stream.udp.packetsPerSec : m.stream.bitsPerSec / 1e9;
   return m.requestsPerSec;
 }
 
@@ -597,6 +598,8 @@ export interface SummaryRow {
   latencyUs: { p50: number; p99: number };
   errorsTotal: number;
   error?: string;
+  /** The LB could not run on this host and the scenario skipped it (error says why). */
+  skipped?: boolean;
   /** Something the reader should act on or distrust. */
   warnings: string[];
   /** Facts worth a glance that the columns don't show (fairness, loss per event). */
@@ -646,6 +649,10 @@ export function summaryRows(result: RunResult): SummaryRow[] {
     const streams = reps.flatMap((r) => ('stream' in r.metrics ? [r.metrics.stream] : []));
     const retrans = streams.map((x) => x.retransmits).filter((x): x is number => x !== undefined);
     if (retrans.length) notes.push(`${Math.round(median(retrans))} TCP retransmits`);
+    const udp = streams.flatMap((x) => (x.udp ? [x.udp] : []));
+    if (udp.length) {
+      notes.push(`UDP: lost ${fmtPct(median(udp.map((u) => u.lossFraction)))}, jitter ${median(udp.map((u) => u.jitterMs)).toFixed(3)} ms, ${(median(streams.map((x) => x.bitsPerSec)) / 1e9).toFixed(3)} Gbit/s`);
+    }
     const fairness = reps.map((r) => metricsOf(r).fairness).filter((f): f is number => typeof f === 'number');
     if (fairness.length) notes.push(`fairness (Jain) ${median(fairness).toFixed(3)}`);
     for (const e of eventSummaries(p)) {
@@ -670,6 +677,7 @@ export function summaryRows(result: RunResult): SummaryRow[] {
       notes,
     };
     if (p.error !== undefined) row.error = p.error;
+    if (p.skipped) row.skipped = true;
     return row;
   });
 }

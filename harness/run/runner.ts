@@ -225,6 +225,7 @@ async function runPoint(topo: NetnsTopology, point: PlannedPoint, c: PointContex
         workDir: join(topo.workDir, 'lb', point.id.replace(/[^A-Za-z0-9_-]+/g, '_')),
         log: c.log,
         cpus: c.cpus.servers,
+        protocols: c.loadDriver.protocols?.(c.scenario.load),
       });
       lbLedger.add(`teardown ${point.lb.name}`, () => d.teardown());
       return d;
@@ -352,6 +353,9 @@ function fmtRate(n: number): string {
 export function fmtMetrics(m: Metrics): string {
   if ('packets' in m) {
     return `${fmtRate(m.packets.receivedPerSec)} pps arrived of ${fmtRate(m.packets.sentPerSec)} sent (loss ${(100 * m.packets.lossFraction).toFixed(1)}%)`;
+  }
+  if ('stream' in m && m.stream.udp) {
+    return `${fmtRate(m.stream.udp.packetsPerSec)} datagrams/s arrived (loss ${(100 * m.stream.udp.lossFraction).toFixed(1)}%), ${(m.stream.bitsPerSec / 1e9).toFixed(3)} Gbit/s`;
   }
   if ('stream' in m) return `${(m.stream.bitsPerSec / 1e9).toFixed(2)} Gbit/s${m.stream.retransmits !== undefined ? `, ${m.stream.retransmits} retransmits` : ''}`;
   const e = m.errors;

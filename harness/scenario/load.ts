@@ -10,6 +10,7 @@ import { z } from 'zod';
 import { ConfigError } from '../errors.ts';
 import { eventFindings } from './events-check.ts';
 import { loadDrivers } from '../load/index.ts';
+import { getLbDriver } from '../lb/index.ts';
 import {
   Duration,
   LB_KINDS,
@@ -522,8 +523,18 @@ function generatorFindings(data: unknown, topo: TopologySpec | undefined): Findi
   const load = LoadSpec.safeParse(valueAt(data, ['load']) ?? {});
   const sweep = SweepSpec.safeParse(valueAt(data, ['sweep']) ?? {});
   if (!load.success || !sweep.success || !topo) return [];
-  const why = loadDrivers[load.data.generator].unsupported?.(topo, sweep.data.backends);
-  return why ? [{ path: valueAt(data, ['load', 'generator']) === undefined ? ['load'] : ['load', 'generator'], message: why }] : [];
+  const driver = loadDrivers[load.data.generator];
+  const why = driver.unsupported?.(topo, sweep.data.backends);
+  const findings: Finding[] = why ? [{ path: valueAt(data, ['load', 'generator']) === undefined ? ['load'] : ['load', 'generator'], message: why }] : [];
+  if (driver.protocols?.(load.data).includes('udp')) {
+    rawList(data, ['loadBalancers']).forEach((raw, i) => {
+      const lb = LbSpec.safeParse(raw);
+      if (lb.success && !getLbDriver(lb.data.kind).udp?.(lb.data as never)) {
+        findings.push({ path: ['loadBalancers', i], message: `${lbName(lb.data)} balances TCP only, and this load is UDP (load.protocol: udp); measure it in a TCP scenario` });
+      }
+    });
+  }
+  return findings;
 }
 
 interface ResolvedTopology {

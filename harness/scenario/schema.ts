@@ -208,6 +208,16 @@ export const LoadSpec = z
       .max(1_000_000)
       .default(500)
       .meta({ description: 'traffic only: messages per second over all connections (each connection sends at connections/rate intervals).' }),
+    protocol: z
+      .enum(['tcp', 'udp'])
+      .default('tcp')
+      .meta({ description: 'iperf3 only: tcp streams, or udp datagrams (the LBs then balance UDP on the port too; TCP-only LBs are refused).' }),
+    packetSize: z.int().min(16).max(65507).optional().meta({ description: 'iperf3 only: bytes of payload per datagram/write (iperf3 -l); small for a packet-rate test, e.g. 64.' }),
+    bitrate: z
+      .string()
+      .regex(/^\d+(\.\d+)?[KMG]?$/, { message: 'expected an iperf3 bitrate like "0" (unlimited), "500M" or "2G"' })
+      .default('0')
+      .meta({ description: 'iperf3 UDP only: target bits/s per stream (iperf3 -b); "0" sends as fast as it can.' }),
     moongen: z
       .strictObject({
         path: z.string().min(1).optional().meta({ description: 'The MoonGen binary (default: MoonGen on PATH).' }),

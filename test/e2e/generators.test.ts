@@ -83,7 +83,30 @@ test('unavailable: skip — an LB this host cannot run is recorded with the reas
   else {
     assert.match(ipvs!.error ?? '', /^unavailable on this host: /);
     assert.equal(ipvs!.repetitions.length, 0);
-    assert.match(r.out, /skipping ipvs: /);
+    assert.match(r.out, /skipping ipvs-nat: /);
+    assert.match(r.out, /SKIPPED: unavailable on this host/);
     assert.equal(ipvs!.skipped, true);
+  }
+});
+
+test('generator iperf3 over UDP: 64-byte datagrams through each LB that balances UDP; loss and rate recorded', { skip: missingCapability(['ip', 'nginx', 'iptables', 'nft', 'iperf3', 'bpftool', 'clang']), timeout: 300_000 }, async () => {
+  const r = await runScenarioCli([
+    'name: iperf3-udp-e2e',
+    'topology: {kind: netns}',
+    'loadBalancers: [{kind: router}, {kind: iptables-dnat}, {kind: nftables}, {kind: xdp}, {kind: nginx, mode: l4}]',
+    'sweep: {backends: [1]}',
+    'load: {generator: iperf3, protocol: udp, packetSize: 64, duration: 1s, warmup: 0.5s, connections: 1}',
+    'repetitions: 1',
+  ]);
+  assert.equal(r.code, 0, r.out);
+  assert.deepEqual(resultProblems(r.raw), []);
+  assert.match(r.out, /UDP: lost [\d.]+%/);
+  for (const p of r.result!.points) {
+    assert.equal(p.error, undefined, `${p.id}: ${p.error}`);
+    const m = p.repetitions[0]!.metrics as StreamMetrics;
+    assert.equal(m.stream.protocol, 'udp');
+    const u = m.stream.udp!;
+    assert.ok(u.packets > 1000, `${p.id}: ${u.packets} datagrams`);
+    assert.ok(u.packetsPerSec > 0 && u.lossFraction >= 0 && u.lossFraction < 1, `${p.id}: ${JSON.stringify(u)}`);
   }
 });

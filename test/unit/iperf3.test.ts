@@ -299,3 +299,17 @@ test('generator: parse keeps the stream numbers and what arrived; one backend on
     'iperf3', '-c', '198.18.100.1', '-p', '80', '-J', '-t', '2', '--connect-timeout', String(IPERF3_CONNECT_TIMEOUT_MS), '-P', '2',
   ]);
 });
+
+test('generator over UDP: small datagrams, unlimited bitrate, TCP+UDP balanced; the datagram numbers are kept', () => {
+  const load = { connections: 1, protocol: 'udp', packetSize: 64, bitrate: '0' } as never;
+  assert.deepEqual(iperf3.protocols!(load), ['tcp', 'udp']);
+  assert.deepEqual(iperf3.protocols!({ protocol: 'tcp' } as never), ['tcp']);
+  const argv = iperf3.buildArgv({ load, target: { ip: '198.18.100.1', port: 80, path: '/' }, durationS: 2, workDir: '/w' });
+  assert.deepEqual(argv.slice(argv.indexOf('-u')), ['-u', '-P', '1', '-b', '0', '-l', '64']);
+  const out = readFileSync(new URL('../fixtures/iperf3/udp-64b.json', import.meta.url), 'utf8');
+  const r = parseIperf3(out);
+  const g = iperf3.parse(out, '');
+  assert.deepEqual(g.stream.udp, { packets: r.udp!.packets, lostPackets: r.udp!.lostPackets, lossFraction: r.udp!.lostFraction, jitterMs: r.udp!.jitterMs, packetsPerSec: r.udp!.packetsPerSecond });
+  assert.equal(g.stream.protocol, 'udp');
+  assert.equal(g.stream.retransmits, undefined);
+});

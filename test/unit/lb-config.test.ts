@@ -286,3 +286,22 @@ test('nftScript: create, flush and define the table in one transaction', () => {
     ].join('\n'),
   );
 });
+
+test('UDP too: a rule sequence per protocol (iptables), a rule per protocol reading its own ports (nftables), a udp listen (nginx stream)', () => {
+  const two = backends(2);
+  assert.deepEqual(dnatRules(two, 'round-robin', ['tcp', 'udp']), [
+    '-A LBB_VIP -p tcp -m statistic --mode nth --every 2 --packet 0 -j DNAT --to-destination 198.18.1.11:80',
+    '-A LBB_VIP -p tcp -j DNAT --to-destination 198.18.1.12:80',
+    '-A LBB_VIP -p udp -m statistic --mode nth --every 2 --packet 0 -j DNAT --to-destination 198.18.1.11:80',
+    '-A LBB_VIP -p udp -j DNAT --to-destination 198.18.1.12:80',
+  ]);
+  assert.deepEqual(dnatRules(two, 'round-robin'), dnatRules(two, 'round-robin', ['tcp']));
+  const rules = lines(nftScript(VIP, 80, two, 'hash', {}, ['tcp', 'udp'])).filter((l) => l.includes('dnat'));
+  assert.deepEqual(rules, [
+    `ip daddr ${VIP} tcp dport 80 dnat ip addr . port to jhash ip saddr . tcp sport . ip daddr . tcp dport mod 2 map { 0 : 198.18.1.11 . 80, 1 : 198.18.1.12 . 80 }`,
+    `ip daddr ${VIP} udp dport 80 dnat ip addr . port to jhash ip saddr . udp sport . ip daddr . udp dport mod 2 map { 0 : 198.18.1.11 . 80, 1 : 198.18.1.12 . 80 }`,
+  ]);
+  const l4 = nginxLbConf(nginxSpec({ mode: 'l4' }), VIP, 80, two, DIR, ['tcp', 'udp']);
+  assert.match(l4, new RegExp(`listen ${VIP}:80 backlog=4096;\\n\\s+listen ${VIP}:80 udp;`));
+  assert.doesNotMatch(nginxLbConf(nginxSpec({ mode: 'l4' }), VIP, 80, two, DIR), / udp;/);
+});

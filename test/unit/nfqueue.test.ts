@@ -163,6 +163,8 @@ test('mangle chains: restore, skip marked, queue with bypass; save the mark afte
     ['PREROUTING', '-d', `${VIP}/32`, '-p', 'tcp', '--dport', '8080', '-j', 'LBB_NFQ'],
     ['FORWARD', '-d', `${VIP}/32`, '-p', 'tcp', '--dport', '8080', '-j', 'LBB_NFQ_SAVE'],
   ]);
+  // UDP as well: the same two jumps for udp.
+  assert.deepEqual(mangleJumps(VIP, 80, ['tcp', 'udp']).map((j) => `${j[0]} ${j[4]}`), ['PREROUTING tcp', 'FORWARD tcp', 'PREROUTING udp', 'FORWARD udp']);
 });
 
 test('policy routing: fwmark i+1 → table 100+i → VIP via backend i; undo by preference and table', () => {

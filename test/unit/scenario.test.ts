@@ -55,6 +55,8 @@ describe('valid scenarios', () => {
       path: '/',
       timeout: 2,
       rate: 500,
+      protocol: 'tcp',
+      bitrate: '0',
       sourceAddresses: 0,
     });
     assert.equal(s.repetitions, 3);
@@ -171,7 +173,7 @@ describe('invalid scenarios: every problem, with file:line:col and what to write
 
   test('unknown nested key suggests the closest one', async () => {
     await assertProblems(MINIMAL + yaml('load:', '  duraton: 5s'), [
-      's.yaml:5:3: load.duraton: unknown key "duraton"; valid keys: generator, duration, warmup, connections, threads, path, timeout, rate, moongen, sourceAddresses; did you mean duration?',
+      's.yaml:5:3: load.duraton: unknown key "duraton"; valid keys: generator, duration, warmup, connections, threads, path, timeout, rate, protocol, packetSize, bitrate, moongen, sourceAddresses; did you mean duration?',
     ]);
   });
 
@@ -260,7 +262,7 @@ describe('invalid scenarios: every problem, with file:line:col and what to write
 
   test('an empty value where a map belongs points at its key', async () => {
     await assertProblems(MINIMAL + 'load:\n', [
-      's.yaml:4:1: load: expected a map (keys: generator, duration, warmup, connections, threads, path, timeout, rate, moongen, sourceAddresses), got nothing',
+      's.yaml:4:1: load: expected a map (keys: generator, duration, warmup, connections, threads, path, timeout, rate, protocol, packetSize, bitrate, moongen, sourceAddresses), got nothing',
     ]);
   });
 
@@ -408,7 +410,7 @@ describe('invalid scenarios: every problem, with file:line:col and what to write
         `s.yaml:3:11: loadBalancers[0].kind: unknown load balancer kind "envoy"; valid kinds: ${KINDS}`,
         's.yaml:5:11: loadBalancers[1].mode: invalid value "l9"; allowed values: l4, l7',
         's.yaml:7:13: load.duration: expected a duration like "5s", "500ms" or "2m", got "soon"',
-        's.yaml:8:3: load.conections: unknown key "conections"; valid keys: generator, duration, warmup, connections, threads, path, timeout, rate, moongen, sourceAddresses; did you mean connections?',
+        's.yaml:8:3: load.conections: unknown key "conections"; valid keys: generator, duration, warmup, connections, threads, path, timeout, rate, protocol, packetSize, bitrate, moongen, sourceAddresses; did you mean connections?',
         's.yaml:9:14: repetitions: must be at least 1, got -2',
         's.yaml:10:20: sweep.backends[0]: must be at least 1, got 0',
       ],
@@ -513,5 +515,32 @@ describe('events', () => {
     assert.deepEqual(await problemsOf(text), [
       's.yaml:8:3: events: events are measured by what each connection went through; load.generator wrk does not record that — set load.generator: traffic',
     ]);
+  });
+});
+
+describe('generators that a scenario cannot use', () => {
+  test('iperf3 over UDP: TCP-only load balancers are named; iperf3 with several backends is refused', async () => {
+    await assertProblems(
+      yaml(
+        'name: t',
+        'loadBalancers:',
+        '  - kind: xdp',
+        '  - kind: haproxy',
+        '  - kind: nginx',
+        '    mode: l7',
+        'sweep: { backends: [1, 2] }',
+        'load: { generator: iperf3, protocol: udp, packetSize: 64 }',
+      ),
+      [
+        "s.yaml:4:5: loadBalancers[1]: haproxy-http balances TCP only, and this load is UDP (load.protocol: udp); measure it in a TCP scenario",
+        "s.yaml:5:5: loadBalancers[2]: nginx-l7 balances TCP only, and this load is UDP (load.protocol: udp); measure it in a TCP scenario",
+        "s.yaml:8:20: load.generator: iperf3 needs a test's control and data connections on one server, and an LB spreading them over 2 backends splits them; measure iperf3 with sweep.backends: [1] (the LB's whole datapath to one backend)",
+      ],
+    );
+  });
+
+  test('MoonGen wants bare metal; trafgen does not run there', async () => {
+    const [moongen] = await problemsOf(yaml('name: t', 'loadBalancers: [{kind: xdp}]', 'load: { generator: moongen, moongen: {txDev: 0, rxDev: 1} }'));
+    assert.match(moongen!, /^s\.yaml:3:20: load\.generator: MoonGen drives DPDK-bound physical NICs, which a netns topology does not have; use generator: trafgen/);
   });
 });
