@@ -6,6 +6,13 @@
 // Go field names); `-monitor` lines and log.Fatal messages go to stderr.
 import { ConfigError, ParseError } from '../errors.ts';
 import { checkCount, checkGoAddress, goDuration } from './mconnect.ts';
+import type { Host } from '../host/types.ts';
+import type { ConnectionMetrics } from '../results/types.ts';
+import { PLAN } from '../topology/address-plan.ts';
+import { attachNamedServers, requireNordixTool } from './backend-servers.ts';
+import { jainFairness } from './connect.ts';
+import type { ConnectionRecord } from './traffic.ts';
+import type { AttachContext, LoadDriver, LoadRunSpec } from './types.ts';
 
 const TOOL = 'ctraffic';
 const RFC3339 = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,9})?(Z|[+-]\d{2}:\d{2})$/;
@@ -392,3 +399,74 @@ export function connectionTimeline(conns: CtrafficConnection[], durationNs: numb
   }
   return rows;
 }
+
+// ---------------------------------------------------------------------------------------------
+// The generator: the real ctraffic, when the client and the backends have it.
+
+/** Where `ctraffic -server` listens on each backend (its default port); the LB's port is redirected to it. */
+export const CTRAFFIC_SERVER_PORT = 5003;
+/** lbbench's load.rate is messages/s; with 1 KiB packets ctraffic's KB/s is the same number. */
+const PSIZE = 1024;
+
+export type CtrafficGeneratorMetrics = Omit<ConnectionMetrics, 'perBackend'>;
+
+/**
+ * Pure: ctraffic's connections as lbbench's connection records (ms since its start), so events are
+ * accounted the same way as for the built-in traffic tester.
+ */
+export function ctrafficRecords(r: CtrafficResult): ConnectionRecord[] {
+  return r.perConnection.map((c, id) => {
+    const outcome: ConnectionRecord['outcome'] = c.connectNs === null ? 'connect-failed' : c.error ? 'lost' : 'lasted';
+    return {
+      id,
+      src: c.local,
+      start: (c.connectNs ?? c.startedNs) / 1e6,
+      end: outcome === 'lasted' ? null : c.endedNs / 1e6,
+      backend: c.host,
+      backends: c.host ? 1 : 0,
+      messages: c.received,
+      outcome,
+      reason: outcome === 'lasted' ? null : (c.error ?? 'connect failed'),
+    };
+  });
+}
+
+export function ctrafficMetrics(r: CtrafficResult): CtrafficGeneratorMetrics {
+  const perBackend: Record<string, number> = {};
+  for (const c of r.perConnection) if (c.host) perBackend[c.host] = (perBackend[c.host] ?? 0) + 1;
+  const established = r.perConnection.filter((c) => c.connectNs !== null).length;
+  return {
+    durationS: r.durationS,
+    connectionsPerSec: established / r.durationS,
+    connections: { total: established, lost: r.connections.lost, failedConnects: r.connections.failedConnects, lasted: r.connections.lasting },
+    connectionsPerBackend: perBackend,
+    fairness: jainFairness(Object.values(perBackend)),
+    tool: TOOL,
+  };
+}
+
+export const ctraffic: LoadDriver<CtrafficGeneratorMetrics> = {
+  name: 'ctraffic',
+  tools: [],
+  preflight: (host: Host) => requireNordixTool(host, 'ctraffic', 'generator: traffic'),
+  buildArgv(spec: LoadRunSpec) {
+    const { load, target } = spec;
+    return ctrafficArgv({
+      address: `${target.ip}:${target.port}`,
+      nconn: load.connections,
+      rate: load.rate,
+      psize: PSIZE,
+      timeoutS: spec.durationS,
+      ...(load.sourceAddresses > 0 ? { srcCidr: PLAN.sourcePool } : {}),
+    });
+  },
+  async prepare() {},
+  parse(stdout: string) {
+    return ctrafficMetrics(parseCtraffic(stdout));
+  },
+  timeline(stdout: string) {
+    const r = parseCtraffic(stdout);
+    return { startEpochMs: Date.parse(r.started), endMs: r.durationS * 1000, records: ctrafficRecords(r) };
+  },
+  attach: (ctx: AttachContext) => attachNamedServers(ctx, TOOL, CTRAFFIC_SERVER_PORT),
+};

@@ -8,9 +8,11 @@ import { traffic } from './traffic.ts';
 import { trafgen } from './trafgen.ts';
 import { iperf3 } from './iperf3.ts';
 import { moongen } from './moongen.ts';
+import { mconnect } from './mconnect.ts';
+import { ctraffic } from './ctraffic.ts';
 
 // Each driver's metrics type differs; the table is read through the common LoadDriver interface.
-export const loadDrivers: Record<LoadSpec['generator'], LoadDriver> = { wrk, connect, traffic, trafgen, iperf3, moongen } as never;
+export const loadDrivers: Record<LoadSpec['generator'], LoadDriver> = { wrk, connect, traffic, trafgen, iperf3, moongen, mconnect, ctraffic } as never;
 export type LoadDriverName = keyof typeof loadDrivers;
 
 export function getLoadDriver(name: string): LoadDriver {

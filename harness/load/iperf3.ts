@@ -1,10 +1,10 @@
 // iperf3 (3.12, as packaged by Debian 12) for bulk TCP throughput and small-packet UDP through an
 // LB. Only -J output is read: the text format changes between releases, the JSON field names have
 // not. Field semantics below were checked against real runs (test/fixtures/iperf3, record.sh).
-import { ConfigError, ParseError, PreflightError, ProvisionError } from '../errors.ts';
+import { ConfigError, ParseError, PreflightError } from '../errors.ts';
 import type { Host } from '../host/types.ts';
 import type { StreamMetrics } from '../results/types.ts';
-import { waitFor } from '../util/time.ts';
+import { startBackendServers } from './backend-servers.ts';
 import type { AttachContext, LoadDriver, LoadRunSpec } from './types.ts';
 
 const TOOL = 'iperf3';
@@ -349,18 +349,7 @@ export const iperf3: LoadDriver<StreamGeneratorMetrics> = {
   },
   async attach(ctx: AttachContext) {
     const be = ctx.backends[0]!;
-    for (const proto of iperf3.protocols!(ctx.load)) {
-      const redirect = ['PREROUTING', '-p', proto, '--dport', String(ctx.endpoint.port), '-m', 'comment', '--comment', 'lbbench-iperf3', '-j', 'REDIRECT', '--to-ports', String(IPERF3_SERVER_PORT)];
-      ctx.teardown.add(`${be.name}: remove the iperf3 ${proto} redirect`, () => be.host.exec(['iptables', '-t', 'nat', '-D', ...redirect], { check: false }));
-      await be.host.exec(['iptables', '-t', 'nat', '-I', ...redirect]);
-    }
-    const server = be.host.spawn(['iperf3', '-s', '-p', String(IPERF3_SERVER_PORT)]);
-    ctx.teardown.add(`${be.name}: stop the iperf3 server`, () => server.stop());
-    const up = await waitFor(async () => !server.running() || (await be.host.exec(['ss', '-Htln', `sport = :${IPERF3_SERVER_PORT}`], { check: false })).stdout.trim() !== '', { timeoutMs: 5000 });
-    if (!up || !server.running()) {
-      const out = await server.stop(200);
-      throw new ProvisionError(`iperf3 server on ${be.name} did not start: ${(out.stderr || out.stdout).trim().slice(-300)}`);
-    }
+    await startBackendServers(ctx, [be], { label: 'iperf3', port: IPERF3_SERVER_PORT, protocols: iperf3.protocols!(ctx.load), argv: () => ['iperf3', '-s', '-p', String(IPERF3_SERVER_PORT)] });
     return {
       extra: {},
       // What arrived is in iperf3's own report (the server's side of it).

@@ -4,6 +4,12 @@
 // line from json.Encoder over its `statistics` struct, preceded by one "Read err: <error>" line
 // per failed TCP read (fmt.Println in connect()). Log and flag errors go to stderr.
 import { ConfigError, ParseError } from '../errors.ts';
+import type { Host } from '../host/types.ts';
+import type { ConnectionMetrics } from '../results/types.ts';
+import { PLAN } from '../topology/address-plan.ts';
+import { attachNamedServers, requireNordixTool } from './backend-servers.ts';
+import { jainFairness } from './connect.ts';
+import type { AttachContext, LoadDriver, LoadRunSpec } from './types.ts';
 
 const TOOL = 'mconnect';
 const READ_ERR = 'Read err: ';
@@ -182,3 +188,45 @@ export function parseMconnect(stdout: string): MconnectResult {
     readErrors,
   };
 }
+
+// ---------------------------------------------------------------------------------------------
+// The generator: the real mconnect, when the client and the backends have it.
+
+/** Where `mconnect -server` listens on each backend (its default port); the LB's port is redirected to it. */
+export const MCONNECT_SERVER_PORT = 5001;
+
+export type MconnectGeneratorMetrics = Omit<ConnectionMetrics, 'perBackend'>;
+
+/** Pure: mconnect's report as connection metrics (fairness over the hosts it saw; the runner recomputes it over the point's backends). */
+export function mconnectMetrics(r: MconnectResult): MconnectGeneratorMetrics {
+  if (!(r.durationS > 0)) throw new ParseError(`a run of ${r.durationS} s`, TOOL, '');
+  return {
+    durationS: r.durationS,
+    connectionsPerSec: (r.connects - r.failedConnects) / r.durationS,
+    connections: { total: r.connects, lost: r.failedReads, failedConnects: r.failedConnects, failedReads: r.failedReads },
+    connectionsPerBackend: { ...r.perHost },
+    fairness: jainFairness(Object.values(r.perHost)),
+    tool: TOOL,
+  };
+}
+
+
+export const mconnect: LoadDriver<MconnectGeneratorMetrics> = {
+  name: 'mconnect',
+  tools: [],
+  preflight: (host: Host) => requireNordixTool(host, 'mconnect', 'generator: connect'),
+  buildArgv(spec: LoadRunSpec) {
+    const { load, target } = spec;
+    return mconnectArgv({
+      address: `${target.ip}:${target.port}`,
+      nconn: load.connections,
+      timeoutS: spec.durationS,
+      ...(load.sourceAddresses > 0 ? { srcCidr: PLAN.sourcePool } : {}),
+    });
+  },
+  async prepare() {},
+  parse(stdout: string) {
+    return mconnectMetrics(parseMconnect(stdout));
+  },
+  attach: (ctx: AttachContext) => attachNamedServers(ctx, TOOL, MCONNECT_SERVER_PORT),
+};

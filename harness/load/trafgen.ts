@@ -93,8 +93,16 @@ export const trafgen: LoadDriver<PacketGeneratorMetrics> = {
       trafgenSynConfig({ dstMac: String(x.dstMac), srcMac: String(x.srcMac), srcIp: String(x.srcIp), dstIp: spec.target.ip, dstPort: spec.target.port }),
     );
   },
-  parse(stdout: string) {
-    const t = parseTrafgen(stdout);
+  parse(stdout: string, stderr: string) {
+    let t: ReturnType<typeof parseTrafgen>;
+    try {
+      t = parseTrafgen(stdout);
+    } catch (e) {
+      // trafgen says why it stopped on stderr (its socket-memory warnings are noise).
+      const why = stderr.split('\n').filter((l) => l.trim() && !l.startsWith('Cannot set system socket memory')).slice(-2).join('; ');
+      if (why && e instanceof ParseError) throw new ParseError(`${e.message.replace(/^trafgen: /, '')}; trafgen said: ${why}`, 'trafgen', e.excerpt);
+      throw e;
+    }
     if (!(t.seconds > 0) || t.packets === 0) throw new ParseError(`sent ${t.packets} packets in ${t.seconds} s`, 'trafgen', stdout.slice(-300));
     return {
       durationS: t.seconds,
@@ -116,6 +124,11 @@ export const trafgen: LoadDriver<PacketGeneratorMetrics> = {
       ctx.teardown.add(`${b.name}: remove the trafgen sink`, () => b.host.exec(['iptables', '-t', 'raw', '-D', ...rule], { check: false }));
       await b.host.exec(['iptables', '-t', 'raw', '-I', ...rule]);
     }
+    // veth has no qdisc (noqueue): when the peer's ring is full (an XDP program on it keeps it
+    // busy) the send fails with EAGAIN and trafgen gives up ("Flushing TX_RING failed"). A FIFO
+    // queues instead, as a NIC's ring would.
+    ctx.teardown.add('client0: eth0 back to noqueue', () => topo.client.host.exec(['tc', 'qdisc', 'del', 'dev', 'eth0', 'root'], { check: false }));
+    await topo.client.host.exec(['tc', 'qdisc', 'replace', 'dev', 'eth0', 'root', 'pfifo', 'limit', '1000']);
     const extra = { dstMac: await nsMac(topo.lb.host, topo.lb.clientIf), srcMac: await nsMac(topo.client.host, 'eth0'), srcIp: topo.client.ip };
     return {
       extra,

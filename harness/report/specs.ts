@@ -79,11 +79,12 @@ interface ExtraMetrics {
 const metricsOf = (r: Repetition) => r.metrics as RequestMetrics & ExtraMetrics;
 
 /** What a result's headline number counts: requests, packets that arrived, or stream bits. */
-export type RateUnit = 'req/s' | 'pps' | 'Gbit/s';
+export type RateUnit = 'req/s' | 'pps' | 'Gbit/s' | 'conn/s';
 
 export function rateUnit(result: RunResult): RateUnit {
   const m = result.points.flatMap((p) => p.repetitions)[0]?.metrics;
   // UDP streams are a packet-rate test: their datagrams per second are the headline.
+  if (m && 'connectionsPerSec' in m) return 'conn/s';
   return m && ('packets' in m || ('stream' in m && m.stream.udp)) ? 'pps' : m && 'stream' in m ? 'Gbit/s' : 'req/s';
 }
 
@@ -92,10 +93,17 @@ export function rateOf(r: Repetition): number {
   const m = r.metrics;
   if ('packets' in m) return m.packets.receivedPerSec;
   if ('stream' in m) return m.stream.udp ? m.stream.udp.packetsPerSec : m.stream.bitsPerSec / 1e9;
+  if ('connectionsPerSec' in m) return m.connectionsPerSec;
   return m.requestsPerSec;
 }
 
-const RATE_TITLE: Record<RateUnit, string> = { 'req/s': 'Requests/s', pps: 'Packets/s that arrived', 'Gbit/s': 'Gbit/s that arrived' };
+const RATE_CAPTION: Record<RateUnit, string> = {
+  'req/s': 'requests/s',
+  pps: 'packets/s that arrived at the backends',
+  'Gbit/s': 'Gbit/s that arrived',
+  'conn/s': 'connections/s',
+};
+const RATE_TITLE: Record<RateUnit, string> = { 'req/s': 'Requests/s', pps: 'Packets/s that arrived', 'Gbit/s': 'Gbit/s that arrived', 'conn/s': 'Connections/s' };
 
 /**
  * Per series, the measured point with the most backends among those `has` accepts, in series
@@ -262,9 +270,13 @@ const atLargest = (result: RunResult) => {
  * The traffic tester's connections carry many messages each for as long as they live, so its
  * requests per backend say more about how long connections lasted than where they were sent.
  */
-export function distributionUnit(result: RunResult): 'requests' | 'connections' {
-  return atLargest(result).some((p) => p.repetitions.some((r) => metricsOf(r).connectionsPerBackend)) ? 'connections' : 'requests';
+export function distributionUnit(result: RunResult): 'requests' | 'connections' | 'packets' {
+  const reps = atLargest(result).flatMap((p) => p.repetitions);
+  if (reps.some((r) => metricsOf(r).connectionsPerBackend)) return 'connections';
+  return reps.some((r) => 'packets' in r.metrics) ? 'packets' : 'requests';
 }
+
+const capitalized = (s: string) => s.charAt(0).toUpperCase() + s.slice(1);
 
 /**
  * Shares are summed over repetitions. Series without per-backend counters are left out; a
@@ -275,6 +287,9 @@ export function distributionData(result: RunResult): DistributionDatum[] {
   const byConnections = distributionUnit(result) === 'connections';
   const out: DistributionDatum[] = [];
   for (const p of atLargest(result)) {
+    // iperf3 sends all of a point's traffic to be0 by design (stream.placement), whatever the LB,
+    // so its bytes per backend say nothing about balancing.
+    if (p.repetitions.some((r) => 'stream' in r.metrics)) continue;
     const counts = new Map<string, number>();
     for (const r of p.repetitions) {
       const m = metricsOf(r);
@@ -328,7 +343,7 @@ export function distributionSpec(result: RunResult): TopLevelSpec | null {
   if (fairness.length) subtitle.push("legend: Jain's fairness index (1 = even), median over repetitions");
   return {
     $schema: SCHEMA,
-    title: { text: `${unit === 'connections' ? 'Connections' : 'Requests'} per backend at ${n} backends`, subtitle },
+    title: { text: `${capitalized(unit)} per backend at ${n} backends`, subtitle },
     width,
     height: HEIGHT - 40,
     data: { values },
@@ -581,7 +596,122 @@ export function eventLossSpec(result: RunResult): TopLevelSpec | null {
   } as TopLevelSpec;
 }
 
-// ---------------------------------------------------------------- (f) summary table
+// ---------------------------------------------------------------- (f) packet rate and loss
+
+export interface PacketRateDatum {
+  series: string;
+  backends: number;
+  /** Medians over repetitions, packets (datagrams) per second. */
+  receivedPps: number;
+  sentPps: number;
+  /** Median over repetitions, 0–1. */
+  lossFraction: number;
+  /** What arrived: frame bits for packet generators, UDP payload bits for iperf3. Median. */
+  gbitPerSec: number;
+  repetitions: number;
+  /** Formatted here, with fmtPct, so the chart rounds loss as the summary table does. */
+  label: string;
+}
+
+interface PacketRateSample {
+  received: number;
+  sent: number;
+  loss: number;
+  bitsPerSec: number;
+}
+
+function packetRateOf(r: Repetition): PacketRateSample | undefined {
+  const m = r.metrics;
+  if ('packets' in m) {
+    return { received: m.packets.receivedPerSec, sent: m.packets.sentPerSec, loss: m.packets.lossFraction, bitsPerSec: m.packets.receivedBitsPerSec };
+  }
+  if ('stream' in m && m.stream.udp) {
+    const u = m.stream.udp;
+    // udp.packets is iperf3's loss denominator (arrived + lost), which is what was sent as lbbench
+    // runs it (no -R). Over the receiver's duration, like packetsPerSec, so the two share a clock.
+    return { received: u.packetsPerSec, sent: u.packets / m.durationS, loss: u.lossFraction, bitsPerSec: m.stream.bitsPerSec };
+  }
+  return undefined;
+}
+
+const hasPacketRate = (p: PointResult) => p.repetitions.some((r) => packetRateOf(r) !== undefined);
+
+export function packetRateData(result: RunResult): PacketRateDatum[] {
+  return largestPerSeries(result, hasPacketRate).map(({ series, point }) => {
+    const xs = point.repetitions.flatMap((r) => packetRateOf(r) ?? []);
+    const loss = median(xs.map((x) => x.loss));
+    const gbit = median(xs.map((x) => x.bitsPerSec)) / 1e9;
+    return {
+      series,
+      backends: point.params.backends,
+      receivedPps: median(xs.map((x) => x.received)),
+      sentPps: median(xs.map((x) => x.sent)),
+      lossFraction: loss,
+      gbitPerSec: gbit,
+      repetitions: xs.length,
+      label: `${fmtPct(loss)} lost\n${Number.isFinite(gbit) ? gbit.toFixed(3) : '–'} Gbit/s`,
+    };
+  });
+}
+
+/** "at 2 backends" when every LB is shown at the same count; a sweep where some failed there mixes counts. */
+function packetRateWhere(values: PacketRateDatum[]): string {
+  const counts = [...new Set(values.map((d) => d.backends))];
+  return counts.length === 1 ? `at ${counts[0]} backend${counts[0] === 1 ? '' : 's'}` : 'each LB at its largest backend count';
+}
+
+const LABEL_LINE_HEIGHT = 12;
+
+export function packetRateSpec(result: RunResult): TopLevelSpec | null {
+  const values = packetRateData(result);
+  if (!values.length) return null;
+  const series = values.map((d) => d.series);
+  const x = { field: 'series', type: 'nominal', title: 'Load balancer', sort: series, axis: { labelAngle: 0, labelLimit: 160 } };
+  const yTitle = 'Packets/s (pps, median over repetitions)';
+  return {
+    $schema: SCHEMA,
+    title: {
+      text: 'Packet rate and loss per load balancer',
+      subtitle: [`bars: packets/s that arrived, ${packetRateWhere(values)}`, 'black ticks: packets/s sent', 'labels: share lost, Gbit/s that arrived (medians)'],
+    },
+    width: Math.min(1100, Math.max(WIDTH, values.length * 90)),
+    height: HEIGHT - 40,
+    data: { values },
+    layer: [
+      {
+        mark: { type: 'bar' },
+        encoding: {
+          x,
+          y: { field: 'receivedPps', type: 'quantitative', title: yTitle },
+          // The legend would repeat the x axis; the domain still keeps colours as on the other charts.
+          color: { ...colorEnc(result), legend: null },
+          tooltip: [
+            { field: 'series', title: 'Load balancer' },
+            { field: 'backends', type: 'quantitative', title: 'Backends' },
+            { field: 'receivedPps', type: 'quantitative', title: 'Arrived (pps)', format: ',.0f' },
+            { field: 'sentPps', type: 'quantitative', title: 'Sent (pps)', format: ',.0f' },
+            { field: 'lossFraction', type: 'quantitative', title: 'Lost', format: '.2%' },
+            { field: 'gbitPerSec', type: 'quantitative', title: 'Arrived (Gbit/s)', format: '.3f' },
+            { field: 'repetitions', type: 'quantitative', title: 'Repetitions' },
+          ],
+        },
+      },
+      {
+        mark: { type: 'tick', color: '#222', thickness: 2 },
+        encoding: { x, y: { field: 'sentPps', type: 'quantitative', title: yTitle } },
+      },
+      {
+        transform: [{ calculate: 'max(datum.receivedPps, datum.sentPps)', as: 'labelAt' }],
+        // Vega puts a multi-line text's first line at the anchor whatever the baseline: lifting it
+        // by one line keeps the second line off the tick.
+        mark: { type: 'text', baseline: 'bottom', dy: -4 - LABEL_LINE_HEIGHT, fontSize: 10, lineHeight: LABEL_LINE_HEIGHT, lineBreak: '\n', color: '#333' },
+        encoding: { x, y: { field: 'labelAt', type: 'quantitative', title: yTitle }, text: { field: 'label' } },
+      },
+    ],
+  } as TopLevelSpec;
+}
+
+// ---------------------------------------------------------------- (g) summary table
 
 export interface SummaryRow {
   pointId: string;
@@ -685,7 +815,7 @@ export function summaryRows(result: RunResult): SummaryRow[] {
 // ---------------------------------------------------------------- all charts
 
 export interface Chart {
-  id: 'throughput' | 'latency-cdf' | 'distribution' | 'connections-over-time' | 'event-loss';
+  id: 'throughput' | 'packet-rate' | 'latency-cdf' | 'distribution' | 'connections-over-time' | 'event-loss';
   title: string;
   caption: string;
   spec: TopLevelSpec;
@@ -701,9 +831,29 @@ export function charts(result: RunResult): Chart[] {
       id: 'throughput',
       title: 'Throughput vs. number of backends',
       caption:
-        `Median ${rateUnit(result) === 'req/s' ? 'requests/s' : rateUnit(result) === 'pps' ? 'packets/s that arrived at the backends' : 'Gbit/s that arrived'} over repetitions per load balancer; the shaded band spans the slowest to the fastest repetition. ` +
+        `Median ${RATE_CAPTION[rateUnit(result)]} over repetitions per load balancer; the shaded band spans the slowest to the fastest repetition. ` +
         'A flattening line is where the LB (or the generator, on a small host) saturates.',
       spec: t,
+    });
+  }
+  const pr = packetRateSpec(result);
+  if (pr) {
+    const shown = largestPerSeries(result, hasPacketRate).flatMap(({ point }) => point.repetitions);
+    const trafgen = shown.some((r) => r.raw.tool === 'trafgen');
+    const iperf3 = shown.some((r) => 'stream' in r.metrics);
+    out.push({
+      id: 'packet-rate',
+      title: 'Packet rate and loss per load balancer',
+      caption:
+        [
+          `Packets per second that arrived at the backends (bars) against what the generator sent (black ticks), median over repetitions, ${packetRateWhere(packetRateData(result))}.`,
+          'The gap between them is what the LB (or the path) dropped; each label gives that loss as a share of what was sent, and the Gbit/s that arrived' +
+            (iperf3 ? ' (for iperf3, of UDP payload; sent is the datagrams iperf3 counted, arrived plus lost).' : ' (of whole frames).'),
+          ...(trafgen
+            ? ["trafgen runs on this host next to the LB, and on veth links the receive path (the LB's included) runs in the sender's context, so the rate also includes the generator's cost: compare LBs with each other, not with a NIC's line rate."]
+            : []),
+        ].join(' '),
+      spec: pr,
     });
   }
   const c = latencyCdfSpec(result);
@@ -722,14 +872,16 @@ export function charts(result: RunResult): Chart[] {
     const present = new Set(distributionData(result).map((x) => x.series));
     const label = seriesLabeler(result);
     const missing = [...new Set(atLargest(result).map(label))].filter((s) => !present.has(s));
-    const byConnections = distributionUnit(result) === 'connections';
+    const unit = distributionUnit(result);
     out.push({
       id: 'distribution',
-      title: `${byConnections ? 'Connections' : 'Requests'} per backend at ${n} backends`,
+      title: `${capitalized(unit)} per backend at ${n} backends`,
       caption:
-        (byConnections
+        (unit === 'connections'
           ? `Share of each load balancer's connections on each backend at ${n} backends, by the backend each connection was on when it ended (or the run did), as the traffic tester saw it. `
-          : `Share of each load balancer's requests served by each backend at ${n} backends, from the backends' own counters. `) +
+          : unit === 'packets'
+            ? `Share of each load balancer's packets that arrived at each backend at ${n} backends, from the backends' own counters. `
+            : `Share of each load balancer's requests served by each backend at ${n} backends, from the backends' own counters. `) +
         'The dashed line is a perfectly even split; the router baseline forwards to one backend by design.' +
         (fairnessData(result).length ? " The legend gives Jain's fairness index per load balancer: 1 is an even spread, 1/n everything on one backend." : '') +
         (missing.length ? ` No per-backend counts for: ${missing.join(', ')}.` : ''),

@@ -118,6 +118,7 @@ function repCols(r: Repetition) {
     return { ...common, packets_sent: m.packets.sent, packets_received: m.packets.received, packets_received_per_sec: m.packets.receivedPerSec, packet_loss_fraction: m.packets.lossFraction, bits_per_sec: m.packets.receivedBitsPerSec };
   }
   if ('stream' in m) return { ...common, bits_per_sec: m.stream.bitsPerSec, stream_retransmits: m.stream.retransmits };
+  if ('connectionsPerSec' in m) return common;
   return {
     ...common,
     requests_per_sec: m.requestsPerSec,

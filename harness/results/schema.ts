@@ -34,7 +34,16 @@ const StreamMetrics = z.looseObject({
   stream: z.looseObject({ protocol: z.enum(['tcp', 'udp']), bitsPerSec: num.nonnegative(), senderBitsPerSec: num.nonnegative(), retransmits: z.int().nonnegative().optional(), placement: z.string() }),
   perBackend,
 });
-const Metrics = z.union([RequestMetrics, PacketMetrics, StreamMetrics]);
+const ConnectionMetrics = z.looseObject({
+  durationS: num.positive(),
+  connectionsPerSec: num.nonnegative(),
+  connections: z.looseObject({ total: z.int().nonnegative(), lost: z.int().nonnegative(), failedConnects: z.int().nonnegative() }),
+  connectionsPerBackend: perBackend,
+  fairness: num.min(0).max(1),
+  perBackend,
+  tool: z.string(),
+});
+const Metrics = z.union([RequestMetrics, PacketMetrics, StreamMetrics, ConnectionMetrics]);
 const Repetition = z.looseObject({
   index: z.int().nonnegative(),
   startedAt: z.iso.datetime(),

@@ -30,7 +30,7 @@ export interface WrkErrors {
  * fields; packet generators (trafgen) `packets`; stream generators (iperf3) `stream`. Which is
  * there is stable per generator (`raw.tool`).
  */
-export type Metrics = RequestMetrics | PacketMetrics | StreamMetrics;
+export type Metrics = RequestMetrics | PacketMetrics | StreamMetrics | ConnectionMetrics;
 
 export interface RequestMetrics {
   requestsPerSec: number;
@@ -80,6 +80,21 @@ export interface StreamMetrics {
   };
   /** Bytes received per backend. */
   perBackend: Record<string, number>;
+}
+
+/** Connection testers that report no per-request latency (mconnect, ctraffic binaries). */
+export interface ConnectionMetrics {
+  durationS: number;
+  /** Connections established per second (new ones, reconnects included). */
+  connectionsPerSec: number;
+  connections: { total: number; lost: number; failedConnects: number; failedReads?: number; lasted?: number };
+  /** Connections per backend, by the hostname the backend's server reported. */
+  connectionsPerBackend: Record<string, number>;
+  /** Jain's index over the point's backends. */
+  fairness: number;
+  /** The same connections per backend (what the tester saw; nginx counters are not involved). */
+  perBackend: Record<string, number>;
+  tool: string;
 }
 
 export function isRequestMetrics(m: Metrics): m is RequestMetrics {

@@ -354,6 +354,10 @@ export function fmtMetrics(m: Metrics): string {
   if ('packets' in m) {
     return `${fmtRate(m.packets.receivedPerSec)} pps arrived of ${fmtRate(m.packets.sentPerSec)} sent (loss ${(100 * m.packets.lossFraction).toFixed(1)}%)`;
   }
+  if ('connectionsPerSec' in m) {
+    const c = m.connections;
+    return `${fmtRate(m.connectionsPerSec)} connections/s (${m.tool}), ${c.lost} lost, ${c.failedConnects} failed connects, fairness ${m.fairness.toFixed(3)}`;
+  }
   if ('stream' in m && m.stream.udp) {
     return `${fmtRate(m.stream.udp.packetsPerSec)} datagrams/s arrived (loss ${(100 * m.stream.udp.lossFraction).toFixed(1)}%), ${(m.stream.bitsPerSec / 1e9).toFixed(3)} Gbit/s`;
   }
@@ -367,6 +371,7 @@ export function fmtMetrics(m: Metrics): string {
 export function deadPointMessage(m: Metrics, durationS: number): string | undefined {
   if ('packets' in m) return m.packets.received === 0 ? `let none of ${m.packets.sent} packets through in ${durationS}s` : undefined;
   if ('stream' in m) return m.stream.bitsPerSec === 0 ? `carried no stream data in ${durationS}s` : undefined;
+  if ('connectionsPerSec' in m) return m.connections.total === m.connections.failedConnects ? `let no connection through in ${durationS}s` : undefined;
   return m.requests === 0 ? `served no request in ${durationS}s (errors: ${JSON.stringify(m.errors)})` : undefined;
 }
 

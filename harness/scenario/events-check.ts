@@ -9,7 +9,7 @@ interface Finding {
 }
 
 /** Generators that record every connection's outcome, which event accounting works from. */
-export const EVENT_GENERATORS = ['traffic'];
+export const EVENT_GENERATORS = ['traffic', 'ctraffic'];
 /** LB kinds whose spec has weights, i.e. whose driver changes them live. */
 export const WEIGHTED_KINDS = LbSpec.options.filter((o) => 'weights' in o.shape).map((o) => o.shape.kind.value as string);
 const LB_NODE_KINDS = ['ecmp'];
@@ -93,7 +93,7 @@ export function eventFindings(data: unknown, topo: TopologySpec | undefined): Fi
 
   // A connection an event broke is only known lost once its next message goes unanswered: up to
   // one send interval plus the reply timeout later. Closer events would share their losses.
-  if (load.success && load.data.generator === 'traffic') {
+  if (load.success && EVENT_GENERATORS.includes(load.data.generator)) {
     const gap = load.data.timeout + load.data.connections / load.data.rate;
     const byTime = [...parsed].sort((a, b) => a.e.at - b.e.at);
     byTime.forEach(({ i, e }, k) => {

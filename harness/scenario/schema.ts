@@ -182,7 +182,7 @@ export const LB_KINDS = LbSpec.options.map((o) => o.shape.kind.value) as LbKind[
 export const LoadSpec = z
   .strictObject({
     generator: z
-      .enum(['wrk', 'connect', 'traffic', 'trafgen', 'iperf3', 'moongen'])
+      .enum(['wrk', 'connect', 'traffic', 'trafgen', 'iperf3', 'moongen', 'mconnect', 'ctraffic'])
       .default('wrk')
       .meta({
         description:
@@ -190,7 +190,8 @@ export const LoadSpec = z
           'traffic: the built-in traffic tester (load.connections long-lived connections sending load.rate messages/s in all; per-connection outcomes and per-second samples; what events are measured with). ' +
           'trafgen: 60-byte TCP SYNs at the VIP as fast as one thread can, counted where they arrive (packets/s, loss). ' +
           'iperf3: one bulk TCP stream set (load.connections streams) through the LB to the one backend of a point (Gbit/s, retransmits). ' +
-          'moongen: MoonGen\'s l3-load-latency on a bare-metal client with two DPDK ports (load.moongen).',
+          'moongen: MoonGen\'s l3-load-latency on a bare-metal client with two DPDK ports (load.moongen). ' +
+          'mconnect / ctraffic: the real Nordix tools, when the client and the backends have them (lbbench starts their servers on the backends).',
       }),
     duration: Duration.prefault('5s').meta({ description: 'Measured time per repetition (seconds or "5s").' }),
     warmup: Duration.prefault('1s').meta({ description: 'Unmeasured load before each repetition.' }),

@@ -5,6 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { compile } from 'vega-lite';
 import { readResult } from '../../harness/results/reader.ts';
+import { resultProblems } from '../../harness/results/schema.ts';
 import type { Repetition } from '../../harness/results/types.ts';
 import {
   charts,
@@ -20,6 +21,9 @@ import {
   latencyCdfData,
   latencyCdfSpec,
   largestBackends,
+  packetRateData,
+  packetRateSpec,
+  rateUnit,
   seriesOrder,
   summaryRows,
   throughputData,
@@ -37,8 +41,17 @@ const LBS = ['router', 'nginx-l7', 'haproxy-http'];
 const EVENTS_FIXTURE = new URL('../fixtures/results/events-run.json', import.meta.url).pathname;
 const EVENT_LBS = ['xdp', 'nginx-l4'];
 
+// trafgen: 3 LBs × 2 backends × 2 repetitions of 60-byte SYNs (nfqueue drops about half).
+const PPS_FIXTURE = new URL('../fixtures/results/pps-run.json', import.meta.url).pathname;
+const PPS_LBS = ['iptables-dnat', 'nfqueue', 'xdp'];
+// iperf3 over UDP: 2 LBs × 1 backend × 2 repetitions of 64-byte datagrams.
+const UDP_FIXTURE = new URL('../fixtures/results/udp-run.json', import.meta.url).pathname;
+const UDP_LBS = ['nftables', 'xdp'];
+
 const load = () => readResult(FIXTURE);
 const loadEvents = () => readResult(EVENTS_FIXTURE);
+const loadPps = () => readResult(PPS_FIXTURE);
+const loadUdp = () => readResult(UDP_FIXTURE);
 
 // The request generators' metrics, plus what connect and traffic add; the result type also has other kinds.
 type TrafficLike = Extract<Repetition['metrics'], { requestsPerSec: number }> & {
@@ -325,7 +338,7 @@ test('summaryTable: aligned plain-text columns for the terminal', async () => {
 });
 
 test('charts carry titles and axis titles with units', async () => {
-  for (const r of [await load(), await loadEvents()]) for (const c of charts(r)) {
+  for (const r of [await load(), await loadEvents(), await loadPps(), await loadUdp()]) for (const c of charts(r)) {
     // A faceted chart sizes and encodes its panels in .spec.
     const s = c.spec as any;
     const inner = s.spec ?? s;
@@ -557,4 +570,221 @@ test('a traffic run that answered well under its set message rate is flagged; on
   const [xdp, nginx] = summaryRows(r);
   assert.ok(xdp!.warnings.includes('answered under 90% of the 300 messages/s asked for in 1 of 2 repetitions: connections were down or replies late'), xdp!.warnings.join('\n'));
   assert.ok(!nginx!.warnings.some((w) => /asked for/.test(w)));
+});
+
+// ---------------------------------------------------------------- packet rate (trafgen, iperf3 UDP)
+
+interface RateSample {
+  received: number;
+  sent: number;
+  loss: number;
+  bits: number;
+}
+// The fixtures' raw counts, turned into rates the way trafgen's and iperf3's drivers do.
+const trafgenRep = (sent: number, durationS: number, received: number): RateSample => ({
+  received: received / durationS,
+  sent: sent / durationS,
+  loss: 1 - received / sent,
+  bits: (received * 60 * 8) / durationS,
+});
+const udpRep = (durationS: number, packets: number, lost: number): RateSample => ({
+  received: (packets - lost) / durationS,
+  sent: packets / durationS,
+  loss: lost / packets,
+  bits: ((packets - lost) * 64 * 8) / durationS,
+});
+function rateRow(series: string, backends: number, reps: RateSample[], label: string) {
+  return {
+    series,
+    backends,
+    receivedPps: median(reps.map((x) => x.received)),
+    sentPps: median(reps.map((x) => x.sent)),
+    lossFraction: median(reps.map((x) => x.loss)),
+    gbitPerSec: median(reps.map((x) => x.bits)) / 1e9,
+    repetitions: reps.length,
+    label,
+  };
+}
+const PPS_ROWS = () => [
+  rateRow('iptables-dnat', 2, [trafgenRep(611584, 2.990584, 572343), trafgenRep(598210, 2.991207, 560014)], '6.4% lost\n0.091 Gbit/s'),
+  rateRow('nfqueue', 2, [trafgenRep(589402, 2.990912, 301109), trafgenRep(601877, 2.990455, 298417)], '50% lost\n0.048 Gbit/s'),
+  rateRow('xdp', 2, [trafgenRep(617290, 2.990102, 617226), trafgenRep(620114, 2.990333, 620114)], '0% lost\n0.099 Gbit/s'),
+];
+const UDP_ROWS = () => [
+  rateRow('nftables', 1, [udpRep(3.000211, 482117, 9803), udpRep(3.000187, 476530, 12044)], '2.3% lost\n0.080 Gbit/s'),
+  rateRow('xdp', 1, [udpRep(3.000164, 561240, 1120), udpRep(3.000198, 558903, 398)], '0.1% lost\n0.095 Gbit/s'),
+];
+
+test('packet and UDP fixtures are valid results', async () => {
+  for (const f of [PPS_FIXTURE, UDP_FIXTURE]) assert.deepEqual(resultProblems(JSON.parse(await readFile(f, 'utf8'))), [], f);
+  assert.equal(rateUnit(await loadPps()), 'pps');
+  assert.equal(rateUnit(await loadUdp()), 'pps');
+});
+
+test('packet rate: medians of what arrived and what was sent, loss and Gbit/s per LB', async () => {
+  const pps = await loadPps();
+  assert.deepEqual(packetRateData(pps), PPS_ROWS());
+  const udp = await loadUdp();
+  assert.deepEqual(packetRateData(udp), UDP_ROWS());
+
+  const spec = packetRateSpec(pps) as any;
+  assert.equal(spec.title.text, 'Packet rate and loss per load balancer');
+  assert.match(spec.title.subtitle[0], /at 2 backends$/);
+  assert.deepEqual(spec.data.values, PPS_ROWS());
+  assert.deepEqual(spec.layer.map((l: any) => l.mark.type), ['bar', 'tick', 'text']);
+  assert.equal(enc(spec, 'x', 0).field, 'series');
+  assert.deepEqual(enc(spec, 'x', 0).sort, PPS_LBS);
+  assert.deepEqual([0, 1, 2].map((i) => enc(spec, 'y', i).field), ['receivedPps', 'sentPps', 'labelAt']);
+  assert.match(enc(spec, 'y', 0).title, /\(pps/);
+  assert.equal(enc(spec, 'text', 2).field, 'label');
+  assert.deepEqual(enc(spec, 'color', 0).scale.domain, PPS_LBS);
+  assert.match((packetRateSpec(udp) as any).title.subtitle[0], /at 1 backend$/);
+  assert.deepEqual(enc(packetRateSpec(udp), 'color', 0).scale.domain, UDP_LBS);
+});
+
+test('packet rate: each LB at its largest backend count with packet data', async () => {
+  const r = await loadPps();
+  const smaller = structuredClone(r.points[2]!);
+  smaller.id = 'xdp/backends=1';
+  smaller.params.backends = 1;
+  for (const x of smaller.repetitions) if ('packets' in x.metrics) x.metrics.packets.receivedPerSec = 1;
+  r.points.push(smaller);
+  assert.deepEqual(packetRateData(r), PPS_ROWS());
+
+  // An LB that failed at the largest count is shown at the largest count it has data for, and said so.
+  const failed = r.points[1]!;
+  const fallback = structuredClone(failed);
+  fallback.id = 'nfqueue/backends=1';
+  fallback.params.backends = 1;
+  failed.repetitions = [];
+  failed.error = 'nfqueue program exited';
+  r.points.splice(1, 0, fallback);
+  assert.deepEqual(packetRateData(r).map((d) => [d.series, d.backends]), [['iptables-dnat', 2], ['nfqueue', 1], ['xdp', 2]]);
+  assert.match((packetRateSpec(r) as any).title.subtitle[0], /each LB at its largest backend count/);
+  assert.match(charts(r).find((c) => c.id === 'packet-rate')!.caption, /each LB at its largest backend count/);
+});
+
+test('packet rate: charts() adds it for packet and UDP results only', async () => {
+  const pps = await loadPps();
+  const before = structuredClone(pps);
+  assert.deepEqual(charts(pps).map((c) => c.id), ['throughput', 'packet-rate', 'distribution']);
+  assert.deepEqual(pps, before);
+  const ppsChart = charts(pps).find((c) => c.id === 'packet-rate')!;
+  assert.equal(ppsChart.title, 'Packet rate and loss per load balancer');
+  assert.match(ppsChart.caption, /arrived at the backends \(bars\) against what the generator sent \(black ticks\)/);
+  assert.match(ppsChart.caption, /what the LB \(or the path\) dropped/);
+  assert.match(ppsChart.caption, /trafgen runs on this host .* veth .* sender's context/);
+
+  const udp = await loadUdp();
+  // iperf3 puts all of a point on be0 whatever the LB: no distribution chart.
+  assert.deepEqual(charts(udp).map((c) => c.id), ['throughput', 'packet-rate']);
+  assert.deepEqual(distributionData(udp), []);
+  const udpChart = charts(udp).find((c) => c.id === 'packet-rate')!;
+  assert.match(udpChart.caption, /for iperf3, of UDP payload; sent is the datagrams iperf3 counted, arrived plus lost/);
+  assert.doesNotMatch(udpChart.caption, /trafgen/);
+  assert.doesNotMatch(udpChart.caption, /\s$/);
+
+  // TCP streams have no packet counts: Gbit/s is their headline and there is nothing to add.
+  const tcp = await loadUdp();
+  for (const p of tcp.points) for (const x of p.repetitions) {
+    if (!('stream' in x.metrics)) continue;
+    delete x.metrics.stream.udp;
+    x.metrics.stream.protocol = 'tcp';
+    x.metrics.stream.retransmits = 12;
+  }
+  assert.deepEqual(resultProblems(tcp), []);
+  assert.equal(rateUnit(tcp), 'Gbit/s');
+  assert.deepEqual(packetRateData(tcp), []);
+  assert.deepEqual(charts(tcp).map((c) => c.id), ['throughput']);
+  assert.deepEqual(summaryRows(tcp)[0]!.notes, ['12 TCP retransmits']);
+
+  // Request results are unchanged.
+  assert.deepEqual(charts(await load()).map((c) => c.id), ['throughput', 'latency-cdf', 'distribution']);
+  assert.deepEqual(charts(await loadEvents()).map((c) => c.id), ['throughput', 'latency-cdf', 'distribution', 'connections-over-time', 'event-loss']);
+  assert.equal(packetRateSpec(await load()), null);
+  assert.deepEqual(packetRateData(await loadEvents()), []);
+});
+
+test('packet and UDP results: throughput in pps, packets per backend, no latency CDF', async () => {
+  const pps = await loadPps();
+  const t = throughputData(pps);
+  assert.deepEqual(t.map((d) => [d.series, d.backends, d.repetitions]), PPS_LBS.map((lb) => [lb, 2, 2]));
+  assert.deepEqual(t.map((d) => d.median), PPS_ROWS().map((d) => d.receivedPps));
+  assert.match(enc(throughputSpec(pps), 'y', 1).title, /^Packets\/s that arrived/);
+  assert.deepEqual(latencyCdfData(pps), []);
+  assert.equal(latencyCdfSpec(pps), null);
+
+  assert.equal(distributionUnit(pps), 'packets');
+  const dist = distributionData(pps);
+  assert.deepEqual(dist.map((d) => [d.series, d.backend]), PPS_LBS.flatMap((lb) => [[lb, 'be0'], [lb, 'be1']]));
+  assert.deepEqual(dist[0], { series: 'iptables-dnat', backend: 'be0', count: 287012 + 280144, sharePct: (100 * (287012 + 280144)) / (572343 + 560014) });
+  assert.equal((distributionSpec(pps) as any).title.text, 'Packets per backend at 2 backends');
+  assert.equal(enc(distributionSpec(pps), 'y', 0).title, 'Share of packets (%)');
+  assert.match(charts(pps).find((c) => c.id === 'distribution')!.caption, /^Share of each load balancer's packets that arrived at each backend at 2 backends/);
+
+  const udp = await loadUdp();
+  assert.deepEqual(throughputData(udp).map((d) => d.median), UDP_ROWS().map((d) => d.receivedPps));
+  assert.equal(distributionSpec(udp), null);
+  assert.equal(connectionTimelineSpec(udp), null);
+  assert.equal(eventLossSpec(udp), null);
+});
+
+test('packet and UDP results: every chart compiles without vega-lite warnings and renders to SVG', async () => {
+  for (const r of [await loadPps(), await loadUdp()]) {
+    for (const c of charts(r)) {
+      assert.deepEqual(compileWarnings(c.spec), [], c.id);
+      const svg = await renderSvg(c.spec);
+      assert.ok(svg.startsWith('<svg'), c.id);
+      for (const lb of seriesOrder(r)) assert.ok(svg.includes(lb), `${c.id} mentions ${lb}`);
+    }
+  }
+  // Vega draws each line of a label as its own tspan.
+  const pps = await renderSvg(packetRateSpec(await loadPps())!);
+  for (const s of ['>6.4% lost<', '>0.091 Gbit/s<', '>50% lost<', '>0.048 Gbit/s<', '>0% lost<', '>0.099 Gbit/s<']) assert.ok(pps.includes(s), s);
+  const udp = await renderSvg(packetRateSpec(await loadUdp())!);
+  for (const s of ['>2.3% lost<', '>0.080 Gbit/s<', '>0.1% lost<', '>0.095 Gbit/s<']) assert.ok(udp.includes(s), s);
+});
+
+test('packet and UDP results: summary rows in pps with loss in the notes, latency –', async () => {
+  const pps = summaryRows(await loadPps());
+  const rows = PPS_ROWS();
+  assert.deepEqual(pps.map((x) => x.series), PPS_LBS);
+  for (const [i, row] of pps.entries()) {
+    assert.equal(row.rps.median, rows[i]!.receivedPps);
+    assert.ok(row.rps.min < row.rps.median && row.rps.median < row.rps.max, row.series);
+    assert.ok(Number.isNaN(row.latencyUs.p50) && Number.isNaN(row.latencyUs.p99), row.series);
+    assert.equal(row.errorsTotal, 0);
+    assert.deepEqual(row.warnings, ['only 2 repetitions: raise repetitions to ≥ 3']);
+  }
+  assert.deepEqual(pps.map((x) => x.notes), [
+    ['sent 202,246 pps, lost 6.4%, 0.091 Gbit/s of 60-byte frames'],
+    ['sent 199,165 pps, lost 50%, 0.048 Gbit/s of 60-byte frames'],
+    ['sent 206,909 pps, lost 0%, 0.099 Gbit/s of 60-byte frames'],
+  ]);
+
+  const udp = summaryRows(await loadUdp());
+  assert.deepEqual(udp.map((x) => x.rps.median), UDP_ROWS().map((d) => d.receivedPps));
+  assert.ok(udp.every((x) => Number.isNaN(x.latencyUs.p50) && x.errorsTotal === 0));
+  assert.deepEqual(udp.map((x) => x.notes), [['UDP: lost 2.3%, jitter 0.007 ms, 0.080 Gbit/s'], ['UDP: lost 0.1%, jitter 0.004 ms, 0.095 Gbit/s']]);
+
+  const lines = summaryTable(await loadPps()).split('\n');
+  assert.match(lines[1]!, /^LB\s+backends\s+pps\s+min–max\s+CV%\s+p50 ms\s+p99 ms\s+errors/);
+  assert.match(lines[3]!, /^iptables-dnat\s+2\s+189,301\s+187,220–191,382\s+1\.6\s+–\s+–\s+0\s+2\s+only 2 repetitions.*; sent 202,246 pps, lost 6\.4%/);
+});
+
+test('packet results: the report page has the packet-rate chart and a pps table', async (t) => {
+  const r = await loadPps();
+  const html = await readFile(await renderReport(r, await tempDir(t)), 'utf8');
+  assert.equal(html.match(/<svg/g)!.length, 3);
+  for (const s of [
+    '<figure id="chart-packet-rate">',
+    '<strong>Packet rate and loss per load balancer.</strong>',
+    '<strong>Packets per backend at 2 backends.</strong>',
+    '<th class="num">pps (median)</th>',
+    '<span class="note">sent 199,165 pps, lost 50%, 0.048 Gbit/s of 60-byte frames</span>',
+  ]) {
+    assert.ok(html.includes(s), s);
+  }
+  assert.match(html, /<td>xdp<\/td><td class="num">2<\/td><td class="num">206,898<\/td>.*?<td class="num">–<\/td><td class="num">–<\/td>/);
+  assert.doesNotMatch(withoutNamespaces(html), EXTERNAL);
 });

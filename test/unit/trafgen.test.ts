@@ -54,7 +54,7 @@ test('generator: what arrived at the backends against what trafgen sent', async 
     teardown: { add: (label: string) => steps.push(label) } as never,
     workDir: '/w',
   });
-  assert.deepEqual(steps, ['be0: remove the trafgen sink', 'be1: remove the trafgen sink']);
+  assert.deepEqual(steps, ['be0: remove the trafgen sink', 'be1: remove the trafgen sink', 'client0: eth0 back to noqueue']);
   assert.deepEqual(attached.extra, { dstMac: 'aa:bb:cc:dd:ee:ff', srcMac: 'aa:bb:cc:dd:ee:ff', srcIp: '198.18.0.2' });
   assert.deepEqual(await attached.counters(), { be0: 3, be1: 3 });
   const m = attached.metrics(gen, { be0: 300000, be1: 250000 }) as PacketMetrics;
