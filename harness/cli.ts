@@ -3,7 +3,9 @@
 import { resolve } from 'node:path';
 import { rm } from 'node:fs/promises';
 import yargs, { type Argv } from 'yargs';
-import { ConfigError, Interrupted, LbbError } from './errors.ts';
+import { ConfigError, Interrupted, LbbError, RegressionDetected } from './errors.ts';
+import { compareRuns, DEFAULT_COMPARE, environmentWarnings, overallVerdict } from './compare/compare.ts';
+import { formatJson, formatMarkdown, formatTable } from './compare/format.ts';
 import { Duration, type Scenario } from './scenario/schema.ts';
 import { loadScenario, loadTopology } from './scenario/load.ts';
 import { describePlan, plan } from './scenario/plan.ts';
@@ -221,6 +223,41 @@ function buildParser(argv: string[], io: Io, setExit: (code: number) => void): A
           }
           const img = await ensureImage(io.out, { rebuild: a.force });
           io.out(`${img.dir} (kernel ${img.kernelVersion}, built ${img.builtAt})`);
+      },
+    )
+    .command(
+      'compare-reports <base> <candidates..>',
+      'compare a candidate run (or several) with a base run: improved / regressed / no change, per LB, params and metric',
+      (y) =>
+        y
+          .positional('base', { type: 'string', demandOption: true, describe: 'base result directory or result.json' })
+          .positional('candidates', { type: 'string', array: true, demandOption: true, describe: 'candidate result directories or files' })
+          .option('format', { choices: ['table', 'markdown', 'json'] as const, default: 'table' as const, describe: 'output format' })
+          .option('threshold', { type: 'number', default: DEFAULT_COMPARE.threshold, describe: 'noise band as a fraction: changes within it are "no change"' })
+          .option('alpha', { type: 'number', default: DEFAULT_COMPARE.alpha, describe: 'significance level (after Holm correction)' })
+          .option('seed', { type: 'number', default: DEFAULT_COMPARE.seed, describe: 'bootstrap seed (results are reproducible)' }),
+      async (a) => {
+        if (!(a.threshold >= 0 && a.threshold < 1)) throw new ConfigError(`--threshold ${a.threshold}: expected a fraction such as 0.05 (5%)`);
+        if (!(a.alpha > 0 && a.alpha < 1)) throw new ConfigError(`--alpha ${a.alpha}: expected a probability such as 0.05`);
+        const base = await readResult(a.base);
+        let regressed = false;
+        for (const path of a.candidates) {
+          const cand = await readResult(path);
+          const { comparisons, unmatched } = compareRuns(base, cand, { ...DEFAULT_COMPARE, threshold: a.threshold, alpha: a.alpha, seed: a.seed });
+          if (!comparisons.length) {
+            throw new ConfigError(`${path} and ${a.base} have no point in common (same LB name, options and params)`, [], 'compare runs of the same scenario');
+          }
+          const report = {
+            base: a.base,
+            candidate: path,
+            verdict: overallVerdict(comparisons),
+            comparisons,
+            warnings: [...environmentWarnings(base, cand), ...(unmatched.length ? [`not in the base run, not compared: ${unmatched.join(', ')}`] : [])],
+          };
+          io.out(a.format === 'json' ? formatJson(report) : a.format === 'markdown' ? formatMarkdown(report) : formatTable(report));
+          regressed ||= report.verdict === 'regressed';
+        }
+        if (regressed) setExit(new RegressionDetected('').exitCode);
       },
     )
     .command('schema', 'print the JSON schema of scenario files', {}, () => {
