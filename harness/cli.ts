@@ -3,9 +3,10 @@
 import { resolve } from 'node:path';
 import { rm } from 'node:fs/promises';
 import yargs, { type Argv } from 'yargs';
-import { ConfigError, Interrupted, LbbError, RegressionDetected } from './errors.ts';
+import { ConfigError, Interrupted, LbbError, RegressionDetected, ThresholdsFailed } from './errors.ts';
+import { checkThresholds, parseThreshold, type Threshold } from './compare/thresholds.ts';
 import { compareRuns, DEFAULT_COMPARE, environmentWarnings, overallVerdict } from './compare/compare.ts';
-import { formatJson, formatMarkdown, formatTable } from './compare/format.ts';
+import { fmtValue, formatJson, formatMarkdown, formatTable } from './compare/format.ts';
 import { Duration, type Scenario } from './scenario/schema.ts';
 import { loadScenario, loadTopology } from './scenario/load.ts';
 import { describePlan, plan } from './scenario/plan.ts';
@@ -111,6 +112,12 @@ function buildParser(argv: string[], io: Io, setExit: (code: number) => void): A
         io.out(`report: ${report}`);
         // Skipped LBs were asked for (`unavailable: skip`); only real failures fail the command.
         if (outcome.result.points.some((p) => p.error && !p.skipped)) setExit(6);
+        const thresholds = scenario.thresholds.map((t) => parseThreshold(t) as Threshold);
+        const failed = checkThresholds(outcome.result, thresholds).filter((t) => !t.ok);
+        if (thresholds.length) io.out(failed.length ? `thresholds: ${failed.length} violated` : `thresholds: all ${thresholds.length} hold at every point`);
+        for (const f of failed) io.out(`  ✗ ${f.point}: ${f.expr} (median ${fmtValue(f.actual)})`);
+        // A violated threshold is the verdict CI asks for; it outranks failed points' exit 6.
+        if (failed.length) setExit(new ThresholdsFailed('').exitCode);
       },
     )
     .command(

@@ -11,6 +11,7 @@ import { ConfigError } from '../errors.ts';
 import { eventFindings } from './events-check.ts';
 import { loadDrivers } from '../load/index.ts';
 import { getLbDriver } from '../lb/index.ts';
+import { parseThreshold } from '../compare/thresholds.ts';
 import {
   Duration,
   LB_KINDS,
@@ -57,7 +58,7 @@ export async function parseScenarioText(text: string, fileLabel: string, opts: L
 
   const baseDir = opts.baseDir ?? dirname(resolve(fileLabel));
   const topo = await resolveTopology(data, opts.projectRoot ?? PROJECT_ROOT, baseDir);
-  findings.push(...topo.findings, ...sweepBeyondTopology(data, topo), ...eventFindings(data, topo.spec), ...generatorFindings(data, topo.spec));
+  findings.push(...topo.findings, ...sweepBeyondTopology(data, topo), ...eventFindings(data, topo.spec), ...generatorFindings(data, topo.spec), ...thresholdFindings(data));
 
   const problems = [...placeAll(src, findings), ...topo.problems];
   if (problems.length || !result.success || !topo.spec) throw invalid('scenario', fileLabel, problems);
@@ -516,6 +517,14 @@ function fewerConnectionsThanThreads(data: unknown): Finding[] {
       ? [{ path: where(i), message: `${c} connections with ${maxThreads} threads: wrk needs at least one connection per thread` }]
       : [],
   );
+}
+
+function thresholdFindings(data: unknown): Finding[] {
+  return rawList(data, ['thresholds']).flatMap((t, i) => {
+    if (typeof t !== 'string') return [];
+    const parsed = parseThreshold(t);
+    return typeof parsed === 'string' ? [{ path: ['thresholds', i], message: `"${t}": ${parsed}` }] : [];
+  });
 }
 
 /** A generator that cannot work on this topology or at these backend counts says why. */

@@ -437,6 +437,13 @@ export const ScenarioSpec = z
     settle: Duration.prefault('1s').meta({
       description: 'Pause before each repetition until the 1-minute load average falls, at most this long.',
     }),
+    thresholds: z
+      .array(z.string().min(1))
+      .default([])
+      .meta({
+        description:
+          'Pass/fail criteria checked on every point\'s median once the run is done, e.g. "req_per_s > 50000", "latency.p99 < 5ms", "connection_loss < 0.3"; a violation makes `lbbench run` exit 99. Metrics: those of compare-reports.',
+      }),
     unavailable: z
       .enum(['fail', 'skip'])
       .default('fail')

@@ -5,6 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { compareRuns, environmentWarnings, overallVerdict, pointKey } from '../../harness/compare/compare.ts';
 import { formatJson, formatMarkdown, formatTable } from '../../harness/compare/format.ts';
+import { checkThresholds, parseThreshold, type Threshold } from '../../harness/compare/thresholds.ts';
 import { readResult } from '../../harness/results/reader.ts';
 import { main } from '../../harness/cli.ts';
 import type { RunResult } from '../../harness/results/types.ts';
@@ -110,4 +111,21 @@ test('CLI: exit 0 without a regression, 10 with one, 2 for bad input; --format j
   const t = await run(a, same, '--threshold', '3');
   assert.equal(t.code, 2);
   assert.match(t.out, /--threshold 3: expected a fraction such as 0\.05/);
+});
+
+test('thresholds: parsed with units, checked on each point\'s median, errors say what to write', async () => {
+  assert.deepEqual(parseThreshold('latency.p99 < 5ms'), { expr: 'latency.p99 < 5ms', metric: 'latency.p99', op: '<', value: 5000 });
+  assert.deepEqual(parseThreshold('req_per_s >= 50k'), { expr: 'req_per_s >= 50k', metric: 'req_per_s', op: '>=', value: 50000 });
+  assert.deepEqual(parseThreshold('connection_loss < 30%'), { expr: 'connection_loss < 30%', metric: 'connection_loss', op: '<', value: 0.3 });
+  assert.match(parseThreshold('rps > 5') as string, /^unknown metric "rps"; valid: req_per_s, /);
+  assert.match(parseThreshold('latency.p99 < 5') as string, /give latency\.p99 a unit: "5ms" or "5us"/);
+  assert.match(parseThreshold('req_per_s > 5ms') as string, /not a latency/);
+  assert.match(parseThreshold('fast please') as string, /^expected "<metric> <op> <value>"/);
+  const r = await scaled({ 'nginx-l7': 0.5 });
+  const rps = (await readResult(FIXTURE)).points.find((p) => p.lb.name === 'nginx-l7')!.repetitions[0]!.metrics as { requestsPerSec: number };
+  const limit = parseThreshold(`req_per_s > ${Math.round(rps.requestsPerSec * 0.7)}`) as Threshold;
+  const checked = checkThresholds(r, [limit]);
+  assert.equal(checked.length, 9);
+  assert.deepEqual(checked.filter((c) => !c.ok).map((c) => c.point).sort(), ['nginx-l7/backends=1', 'nginx-l7/backends=2', 'nginx-l7/backends=4'].filter((id) => checked.some((c) => c.point === id && c.actual <= limit.value)));
+  assert.ok(checked.some((c) => !c.ok));
 });

@@ -167,7 +167,7 @@ describe('every shipped file validates', () => {
 describe('invalid scenarios: every problem, with file:line:col and what to write', () => {
   test('unknown top-level key', async () => {
     await assertProblems(MINIMAL + 'repetition: 3\n', [
-      's.yaml:4:1: repetition: unknown key "repetition"; valid keys: name, description, topology, loadBalancers, sweep, load, events, repetitions, cpus, settle, unavailable, output; did you mean repetitions?',
+      's.yaml:4:1: repetition: unknown key "repetition"; valid keys: name, description, topology, loadBalancers, sweep, load, events, repetitions, cpus, settle, thresholds, unavailable, output; did you mean repetitions?',
     ]);
   });
 
@@ -367,7 +367,7 @@ describe('invalid scenarios: every problem, with file:line:col and what to write
 
   test('a document that is not a map', async () => {
     await assertProblems('- kind: router\n', [
-      's.yaml:1:1: (top level): expected a map (keys: name, description, topology, loadBalancers, sweep, load, events, repetitions, cpus, settle, unavailable, output), got a list',
+      's.yaml:1:1: (top level): expected a map (keys: name, description, topology, loadBalancers, sweep, load, events, repetitions, cpus, settle, thresholds, unavailable, output), got a list',
     ]);
   });
 
@@ -543,4 +543,10 @@ describe('generators that a scenario cannot use', () => {
     const [moongen] = await problemsOf(yaml('name: t', 'loadBalancers: [{kind: xdp}]', 'load: { generator: moongen, moongen: {txDev: 0, rxDev: 1} }'));
     assert.match(moongen!, /^s\.yaml:3:20: load\.generator: MoonGen drives DPDK-bound physical NICs, which a netns topology does not have; use generator: trafgen/);
   });
+});
+
+test('thresholds are checked when the scenario is loaded', async () => {
+  assert.deepEqual(await problemsOf(yaml('name: t', 'loadBalancers: [{kind: router}]', 'thresholds:', '  - req_per_s > 50k', '  - p99 < 5ms')), [
+    's.yaml:5:5: thresholds[1]: "p99 < 5ms": unknown metric "p99"; valid: req_per_s, latency.p50, latency.p99, pps, packet_loss, gbit_per_s, connection_loss, conn_per_s',
+  ]);
 });
