@@ -15,6 +15,7 @@ import { runScenario, selectPoints } from './run/runner.ts';
 import { bringUp, upInstructions } from './run/up.ts';
 import { reportFromResultDir, summaryTable } from './report/index.ts';
 import { readResult } from './results/reader.ts';
+import { resultJsonSchema } from './results/schema.ts';
 import { LocalHost, setDetachedSpawns } from './host/local.ts';
 import { deleteNamespaces, listNamespaces } from './topology/netns.ts';
 import { findLeftovers } from './topology/leftovers.ts';
@@ -267,9 +268,14 @@ function buildParser(argv: string[], io: Io, setExit: (code: number) => void): A
         if (regressed) setExit(new RegressionDetected('').exitCode);
       },
     )
-    .command('schema', 'print the JSON schema of scenario files', {}, () => {
-      io.out(JSON.stringify(scenarioJsonSchema(), null, 2));
-    })
+    .command(
+      'schema',
+      'print the JSON schema of scenario files (or, with --result, of result.json)',
+      (y) => y.option('result', { type: 'boolean', default: false, describe: 'the schema of results/<run-id>/result.json' }),
+      (a) => {
+        io.out(JSON.stringify(a.result ? resultJsonSchema() : scenarioJsonSchema(), null, 2));
+      },
+    )
     .demandCommand(1, 'name a command; see lbbench --help')
     .recommendCommands()
     .strict()

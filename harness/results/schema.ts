@@ -105,6 +105,11 @@ export const RunResultSchema = z.looseObject({
 });
 
 /** Every problem as `path: message`, or [] when the object is a valid result. */
+/** The result contract as JSON Schema (`lbbench schema --result`, schemas/result.schema.json). */
+export function resultJsonSchema(): Record<string, unknown> {
+  return { ...z.toJSONSchema(RunResultSchema, { io: 'output' }), title: 'lbbench result (result.json)' };
+}
+
 export function resultProblems(obj: unknown): string[] {
   const r = RunResultSchema.safeParse(obj);
   if (r.success) return [];

@@ -396,3 +396,13 @@ test('hostFingerprint on this machine (LocalHost)', async () => {
   assert.equal(fp.tools.node, process.version);
   assert.ok('net.core.somaxconn' in fp.sysctls);
 });
+
+test('the published JSON schemas (schemas/*.schema.json) are the ones the code generates', async () => {
+  const { resultJsonSchema } = await import('../../harness/results/schema.ts');
+  const { scenarioJsonSchema } = await import('../../harness/scenario/jsonschema.ts');
+  const { readFileSync } = await import('node:fs');
+  const read = (f: string) => JSON.parse(readFileSync(new URL(`../../schemas/${f}`, import.meta.url), 'utf8'));
+  assert.deepEqual(read('result.schema.json'), resultJsonSchema(), 'regenerate: lbbench schema --result > schemas/result.schema.json');
+  assert.deepEqual(read('scenario.schema.json'), scenarioJsonSchema(), 'regenerate: lbbench schema > schemas/scenario.schema.json');
+  assert.equal(resultJsonSchema().title, 'lbbench result (result.json)');
+});
