@@ -7,10 +7,9 @@ import { Teardown } from '../harness/teardown.ts';
 import { buildNetnsTopology, type NetnsTopology } from '../harness/topology/netns.ts';
 import { lbDrivers } from '../harness/lb/index.ts';
 import type { LbDriver } from '../harness/lb/types.ts';
-import { LbSpec } from '../harness/scenario/schema.ts';
-import { parseTrafgen, trafgenSynConfig } from '../harness/load/trafgen.ts';
+import { LbSpec, LoadSpec } from '../harness/scenario/schema.ts';
+import { parseTrafgen, trafgen } from '../harness/load/trafgen.ts';
 import { cpuPlan } from '../harness/run/runner.ts';
-import { PLAN } from '../harness/topology/address-plan.ts';
 import { median } from '../harness/stats/descriptive.ts';
 import { sleep } from '../harness/util/time.ts';
 
@@ -37,14 +36,6 @@ async function nsProcessSeconds(topo: NetnsTopology): Promise<number> {
   return ticks / CLK_TCK;
 }
 
-async function dropped(topo: NetnsTopology, n: number): Promise<number> {
-  let sum = 0;
-  for (const b of topo.backends.slice(0, n)) {
-    const out = (await b.host.exec(['iptables', '-t', 'raw', '-L', 'PREROUTING', '-v', '-x', '-n'])).stdout;
-    sum += Number(/^\s*(\d+)\s+\d+\s+DROP/m.exec(out)?.[1] ?? 0);
-  }
-  return sum;
-}
 
 async function main(): Promise<void> {
   const td = new Teardown();
@@ -52,14 +43,7 @@ async function main(): Promise<void> {
   const rows: { kind: string; pps: number; sentPps: number; hostCpuPerM: number; lbProcCpuPerM: number }[] = [];
   try {
     const topo = await buildNetnsTopology({ backends: 2, backendWorkers: 1, serverCpus: cpus.servers, log: (s) => console.log(s) }, td);
-    for (const b of topo.backends) {
-      await b.host.exec(['iptables', '-t', 'raw', '-A', 'PREROUTING', '-p', 'tcp', '--dport', '80', '-j', 'DROP']);
-    }
-    // /sys shows a namespace's devices only inside `ip netns exec`, so read it there.
-    const nsMac = async (h: NetnsTopology['lb']['host']) => (await h.exec(['cat', '/sys/class/net/eth0/address'])).stdout.trim();
-    const lbMac = await nsMac(topo.lb.host);
-    const clientMac = await nsMac(topo.client.host);
-    const cfg = `${topo.workDir}/syn.cfg`;
+    const load = LoadSpec.parse({ generator: 'trafgen', duration: DURATION });
 
     for (const kind of KINDS) {
       const driver = (lbDrivers as unknown as Record<string, LbDriver>)[kind];
@@ -78,20 +62,21 @@ async function main(): Promise<void> {
       const release = td.add(`lb ${kind}`, () => ledger.unwind());
       try {
         const d = await driver.apply({ topo, spec: spec as never, backends: topo.backends, port: 80, teardown: ledger, workDir: `${topo.workDir}/lb-${kind}`, log: () => {}, cpus: cpus.servers });
-        await topo.root.writeFile(cfg, trafgenSynConfig({ dstMac: lbMac, srcMac: clientMac, srcIp: PLAN.clientIp(0), dstIp: d.endpoint.ip, dstPort: d.endpoint.port }));
+        // The generator's own attach: sinks on the backends, the MACs, the client's FIFO qdisc.
+        const sinks = await trafgen.attach!({ topo, backends: topo.backends, endpoint: d.endpoint, load, teardown: ledger, workDir: topo.workDir });
+        const run = { load, target: { ...d.endpoint, path: '/' }, durationS: DURATION, cpus: cpus.generator, workDir: topo.workDir, extra: sinks.extra };
+        await trafgen.prepare(topo.client.host, run);
+        const dropped = async () => Object.values(await sinks.counters()).reduce((a, b) => a + b, 0);
         const pps: number[] = [];
         const sent: number[] = [];
         const hostCpu: number[] = [];
         const procCpu: number[] = [];
         for (let r = 0; r < ROUNDS; r++) {
           await sleep(300);
-          const [d0, h0, p0] = [await dropped(topo, 2), await hostBusySeconds(), await nsProcessSeconds(topo)];
-          // `timeout -s INT` signals trafgen's whole process group: its per-CPU workers stop and the
-          // parent prints its summary. Signalling only the parent leaves a worker running.
-          const argv = ['timeout', '-s', 'INT', String(DURATION), 'trafgen', '--dev', 'eth0', '--conf', cfg, '-P', '1', '-q'];
-          const out = await topo.client.host.exec(cpus.generator ? ['taskset', '-c', cpus.generator, ...argv] : argv, { check: false, timeoutMs: (DURATION + 15) * 1000 });
+          const [d0, h0, p0] = [await dropped(), await hostBusySeconds(), await nsProcessSeconds(topo)];
+          const out = await topo.client.host.exec(trafgen.buildArgv(run), { check: false, timeoutMs: (DURATION + 15) * 1000 });
           await sleep(200); // let queued packets drain before reading the sinks
-          const [d1, h1, p1] = [await dropped(topo, 2), await hostBusySeconds(), await nsProcessSeconds(topo)];
+          const [d1, h1, p1] = [await dropped(), await hostBusySeconds(), await nsProcessSeconds(topo)];
           const t = parseTrafgen(out.stdout);
           const delivered = d1 - d0;
           pps.push(delivered / t.seconds);

@@ -1,7 +1,7 @@
 // compare-reports: base run vs candidate run(s), point by point and metric by metric, with a
 // verdict a CI job can act on. Pure: results in, comparisons out (reading files is the CLI's job).
 import type { PointResult, Repetition, RunResult } from '../results/types.ts';
-import { cv } from '../stats/descriptive.ts';
+import { cv, median } from '../stats/descriptive.ts';
 import { bootstrapRatioCI, holm, mannWhitneyU, verdict as decide } from '../stats/compare.ts';
 
 export type Verdict = 'improved' | 'regressed' | 'no change' | 'inconclusive';
@@ -72,12 +72,6 @@ export function pointKey(p: PointResult): string {
   return `${sorted(p.lb)}|${sorted(p.params)}`;
 }
 
-const medianOf = (xs: number[]) => {
-  const s = [...xs].sort((a, b) => a - b);
-  const m = s.length >> 1;
-  return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
-};
-
 /** Differences between the two hosts that make a comparison of them suspect, each with its remedy. */
 export function environmentWarnings(base: RunResult, cand: RunResult): string[] {
   const out: string[] = [];
@@ -124,8 +118,8 @@ export function compareRuns(base: RunResult, cand: RunResult, opts: CompareOptio
         lb: cp.lb.name,
         params: cp.params,
         metric: m.name,
-        base: medianOf(bv),
-        candidate: medianOf(cv_),
+        base: median(bv),
+        candidate: median(cv_),
         ratio: ci.ratio,
         ciLow: ci.low,
         ciHigh: ci.high,

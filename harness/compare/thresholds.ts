@@ -3,6 +3,7 @@
 // `lbbench run` exit 99 with the list. The metric names are compare-reports' (METRICS).
 import type { PointResult, RunResult } from '../results/types.ts';
 import { METRICS } from './compare.ts';
+import { median } from '../stats/descriptive.ts';
 
 export interface Threshold {
   expr: string;
@@ -46,12 +47,6 @@ export function parseThreshold(expr: string): Threshold | string {
 const holds = (actual: number, t: Threshold) =>
   t.op === '<' ? actual < t.value : t.op === '<=' ? actual <= t.value : t.op === '>' ? actual > t.value : actual >= t.value;
 
-function medianOf(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  const m = s.length >> 1;
-  return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
-}
-
 /** Pure: every threshold at every point that measured its metric. */
 export function checkThresholds(result: RunResult, thresholds: Threshold[]): ThresholdResult[] {
   return thresholds.flatMap((t) => {
@@ -59,7 +54,7 @@ export function checkThresholds(result: RunResult, thresholds: Threshold[]): Thr
     return result.points.flatMap((p: PointResult) => {
       const values = p.repetitions.map(def.of).filter((x): x is number => x !== undefined);
       if (!values.length) return [];
-      const actual = medianOf(values);
+      const actual = median(values);
       return [{ expr: t.expr, point: p.id, actual, ok: holds(actual, t) }];
     });
   });

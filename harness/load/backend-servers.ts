@@ -8,6 +8,7 @@ import type { Protocol } from '../lb/types.ts';
 import type { BackendNode } from '../topology/types.ts';
 import { waitFor } from '../util/time.ts';
 import type { AttachContext, Attached } from './types.ts';
+import { commandPath } from '../lb/preflight.ts';
 
 export interface BackendServerSpec {
   /** Short name for teardown labels and errors. */
@@ -75,8 +76,7 @@ export async function attachNamedServers(ctx: AttachContext, tool: string, port:
 
 /** Preflight of a Nordix tool: on PATH of the generator host (the backends run the same build). */
 export async function requireNordixTool(host: Host, tool: string, instead: string): Promise<void> {
-  const r = await host.exec(['sh', '-c', 'command -v "$1"', 'sh', tool], { check: false, timeoutMs: 10_000 });
-  if (r.code !== 0) {
+  if ((await commandPath(host, tool)) === null) {
     throw new PreflightError(
       `${tool} is not installed on ${host.name} (looked for ${tool})`,
       `${tool} is not packaged by Debian: build it from github.com/Nordix/${tool} (go build ./cmd/${tool}) and put it on PATH on the client and the backends; ${instead} measures the same without it`,

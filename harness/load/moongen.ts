@@ -8,6 +8,7 @@ import { ConfigError, ParseError, PreflightError } from '../errors.ts';
 import type { Host } from '../host/types.ts';
 import type { PacketMetrics } from '../results/types.ts';
 import type { LoadSpec } from '../scenario/schema.ts';
+import { commandPath } from '../lb/preflight.ts';
 import type { LoadDriver, LoadRunSpec } from './types.ts';
 
 const TOOL = 'moongen';
@@ -494,8 +495,7 @@ export const moongen: LoadDriver<MoongenGeneratorMetrics> = {
   extraBoundS: MOONGEN_STARTUP_S + MOONGEN_KILL_AFTER_S,
   async preflight(host: Host, load?: LoadSpec) {
     const path = load?.moongen?.path ?? 'MoonGen';
-    const r = await host.exec(['sh', '-c', 'command -v "$1"', 'sh', path], { check: false, timeoutMs: 10_000 });
-    const why = moongenPreflightMessage({ binary: r.code === 0 ? r.stdout.trim() : null });
+    const why = moongenPreflightMessage({ binary: await commandPath(host, path) });
     if (why) throw new PreflightError(`${why.message} on ${host.name} (looked for ${path})`, why.hint);
   },
   unsupported(topology) {

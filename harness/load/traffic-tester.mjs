@@ -54,8 +54,14 @@ const now = () => Number(process.hrtime.bigint() - hr0) / 1e6;
 const bucket = (t) => samples[Math.min(seconds - 1, Math.max(0, Math.floor(t / 1000)))];
 
 function open(id, delayMs) {
-  const timer = setTimeout(() => start(id), delayMs);
-  live.add({ stop: () => clearTimeout(timer) });
+  const pending = {
+    stop: () => clearTimeout(timer),
+  };
+  const timer = setTimeout(() => {
+    live.delete(pending);
+    start(id);
+  }, delayMs);
+  live.add(pending);
 }
 
 function start(id) {

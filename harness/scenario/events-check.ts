@@ -2,11 +2,7 @@
 // which LBs and topologies can do an action, and whether events are far enough apart for their
 // losses to be told apart. Each finding names the event and says what to write instead.
 import { EventSpec, LbSpec, LoadSpec, SweepSpec, type TopologySpec } from './schema.ts';
-
-interface Finding {
-  path: readonly PropertyKey[];
-  message: string;
-}
+import { rawList, valueAt, type Finding } from './raw.ts';
 
 /** Generators that record every connection's outcome, which event accounting works from. */
 export const EVENT_GENERATORS = ['traffic', 'ctraffic'];
@@ -16,23 +12,17 @@ const LB_NODE_KINDS = ['ecmp'];
 
 const BACKEND_ACTIONS = new Set(['remove-backends', 'add-backends', 'remove-lb-nodes', 'add-lb-nodes', 'kill-backends', 'start-backends']);
 
-function at(data: unknown, path: readonly PropertyKey[]): unknown {
-  let v = data;
-  for (const k of path) v = v && typeof v === 'object' ? (v as Record<PropertyKey, unknown>)[k] : undefined;
-  return v;
-}
-
 /** Topologies where the harness started the backend servers itself and can kill them. */
 export function canKillBackends(t: TopologySpec | undefined): boolean {
   return !t || t.kind === 'netns' || (t.kind === 'qemu' && t.placement === 'one-guest');
 }
 
 export function eventFindings(data: unknown, topo: TopologySpec | undefined): Finding[] {
-  const raw = at(data, ['events']);
-  if (!Array.isArray(raw) || raw.length === 0) return [];
-  const load = LoadSpec.safeParse(at(data, ['load']) ?? {});
-  const sweep = SweepSpec.safeParse(at(data, ['sweep']) ?? {});
-  const lbs = (Array.isArray(at(data, ['loadBalancers'])) ? (at(data, ['loadBalancers']) as unknown[]) : [])
+  const raw = rawList(data, ['events']);
+  if (raw.length === 0) return [];
+  const load = LoadSpec.safeParse(valueAt(data, ['load']) ?? {});
+  const sweep = SweepSpec.safeParse(valueAt(data, ['sweep']) ?? {});
+  const lbs = rawList(data, ['loadBalancers'])
     .map((l) => LbSpec.safeParse(l))
     .filter((r) => r.success)
     .map((r) => r.data);

@@ -9,6 +9,7 @@ import { LineCounter, isMap, isScalar, isSeq, parseDocument, type Document } fro
 import { z } from 'zod';
 import { ConfigError } from '../errors.ts';
 import { eventFindings } from './events-check.ts';
+import { rawList, valueAt, type Finding, type Path } from './raw.ts';
 import { loadDrivers } from '../load/index.ts';
 import { getLbDriver } from '../lb/index.ts';
 import { parseThreshold } from '../compare/thresholds.ts';
@@ -111,14 +112,6 @@ interface Source {
   lines: LineCounter;
 }
 
-type Path = readonly PropertyKey[];
-
-/** A problem not yet placed: what is wrong, and which node (or, for `key`, which key) to point at. */
-interface Finding {
-  path: Path;
-  message: string;
-  at?: 'key';
-}
 
 interface Problem {
   file: string;
@@ -334,14 +327,6 @@ function osaDistance(a: string, b: string): number {
 // ---------------------------------------------------------------------------------------------
 // Reading the schema itself, so messages list exactly what it accepts
 
-function valueAt(data: unknown, path: Path): unknown {
-  let v = data;
-  for (const seg of path) {
-    if (v === null || typeof v !== 'object') return undefined;
-    v = (v as Record<PropertyKey, unknown>)[seg];
-  }
-  return v;
-}
 
 function unwrap(s: z.core.$ZodType | undefined): z.core.$ZodType | undefined {
   while (s && s !== Duration) {
@@ -454,10 +439,6 @@ function numberRange(s: z.ZodNumber): string {
 // ---------------------------------------------------------------------------------------------
 // Checks that span fields, run on the raw data so they report alongside schema problems
 
-function rawList(data: unknown, path: Path): unknown[] {
-  const v = valueAt(data, path);
-  return Array.isArray(v) ? v : [];
-}
 
 function duplicateLbNames(data: unknown): Finding[] {
   const firstIndex = new Map<string, number>();
