@@ -5,7 +5,8 @@ import { rm } from 'node:fs/promises';
 import yargs, { type Argv } from 'yargs';
 import { ConfigError, Interrupted, LbbError, RegressionDetected, ThresholdsFailed } from './errors.ts';
 import { checkThresholds, parseThreshold, type Threshold } from './compare/thresholds.ts';
-import { compareRuns, DEFAULT_COMPARE, environmentWarnings, overallVerdict } from './compare/compare.ts';
+import { compareReport, DEFAULT_COMPARE } from './compare/compare.ts';
+import { publishSite } from './publish/site.ts';
 import { fmtValue, formatJson, formatMarkdown, formatTable } from './compare/format.ts';
 import { Duration, type Scenario } from './scenario/schema.ts';
 import { loadScenario, loadTopology } from './scenario/load.ts';
@@ -243,29 +244,40 @@ function buildParser(argv: string[], io: Io, setExit: (code: number) => void): A
           .option('format', { choices: ['table', 'markdown', 'json'] as const, default: 'table' as const, describe: 'output format' })
           .option('threshold', { type: 'number', default: DEFAULT_COMPARE.threshold, describe: 'noise band as a fraction: changes within it are "no change"' })
           .option('alpha', { type: 'number', default: DEFAULT_COMPARE.alpha, describe: 'significance level (after Holm correction)' })
-          .option('seed', { type: 'number', default: DEFAULT_COMPARE.seed, describe: 'bootstrap seed (results are reproducible)' }),
+          .option('seed', { type: 'number', default: DEFAULT_COMPARE.seed, describe: 'bootstrap seed (results are reproducible)' })
+          .option('html', { type: 'string', describe: 'also write the comparison pages (both runs overlaid) as a static site in this directory' }),
       async (a) => {
-        if (!(a.threshold >= 0 && a.threshold < 1)) throw new ConfigError(`--threshold ${a.threshold}: expected a fraction such as 0.05 (5%)`);
-        if (!(a.alpha > 0 && a.alpha < 1)) throw new ConfigError(`--alpha ${a.alpha}: expected a probability such as 0.05`);
+        checkCompareFlags(a);
         const base = await readResult(a.base);
         let regressed = false;
         for (const path of a.candidates) {
           const cand = await readResult(path);
-          const { comparisons, unmatched } = compareRuns(base, cand, { ...DEFAULT_COMPARE, threshold: a.threshold, alpha: a.alpha, seed: a.seed });
-          if (!comparisons.length) {
-            throw new ConfigError(`${path} and ${a.base} have no point in common (same LB name, options and params)`, [], 'compare runs of the same scenario');
-          }
-          const report = {
-            base: a.base,
-            candidate: path,
-            verdict: overallVerdict(comparisons),
-            comparisons,
-            warnings: [...environmentWarnings(base, cand), ...(unmatched.length ? [`not in the base run, not compared: ${unmatched.join(', ')}`] : [])],
-          };
+          const report = compareReport({ label: a.base, result: base }, { label: path, result: cand }, { ...DEFAULT_COMPARE, threshold: a.threshold, alpha: a.alpha, seed: a.seed });
           io.out(a.format === 'json' ? formatJson(report) : a.format === 'markdown' ? formatMarkdown(report) : formatTable(report));
           regressed ||= report.verdict === 'regressed';
         }
+        if (a.html) {
+          const site = await publishSite([a.base, ...a.candidates], { out: a.html, baseline: base.runId, compare: { threshold: a.threshold, alpha: a.alpha, seed: a.seed } });
+          for (const c of site.comparisons) if (c.file) io.err(`comparison page: ${c.file}`);
+        }
         if (regressed) setExit(new RegressionDetected('').exitCode);
+      },
+    )
+    .command(
+      'publish <results..>',
+      'build a static, offline HTML site of runs: an index, a page per run and per comparison (each run vs the previous run of its scenario)',
+      (y) =>
+        y
+          .positional('results', { type: 'string', array: true, demandOption: true, describe: 'results/, run directories or result.json files' })
+          .option('out', { type: 'string', default: 'site', describe: 'output directory' })
+          .option('baseline', { type: 'string', describe: 'compare every run of its scenario with this run id instead of with the previous run' })
+          .option('threshold', { type: 'number', default: DEFAULT_COMPARE.threshold, describe: 'noise band of the comparisons' })
+          .option('alpha', { type: 'number', default: DEFAULT_COMPARE.alpha, describe: 'significance level of the comparisons' })
+          .option('seed', { type: 'number', default: DEFAULT_COMPARE.seed, describe: 'bootstrap seed' }),
+      async (a) => {
+        checkCompareFlags(a);
+        const site = await publishSite(a.results, { out: a.out, baseline: a.baseline, compare: { threshold: a.threshold, alpha: a.alpha, seed: a.seed }, log: io.out });
+        io.out(`${site.runs.length} runs, ${site.comparisons.length} comparisons: ${site.index}`);
       },
     )
     .command(
@@ -288,6 +300,11 @@ function buildParser(argv: string[], io: Io, setExit: (code: number) => void): A
       if (err) throw err;
       throw new ConfigError(msg, [], 'see lbbench --help');
     });
+}
+
+function checkCompareFlags(a: { threshold: number; alpha: number }): void {
+  if (!(a.threshold >= 0 && a.threshold < 1)) throw new ConfigError(`--threshold ${a.threshold}: expected a fraction such as 0.05 (5%)`);
+  if (!(a.alpha > 0 && a.alpha < 1)) throw new ConfigError(`--alpha ${a.alpha}: expected a probability such as 0.05`);
 }
 
 export async function main(argv: string[], io: Io = defaultIo): Promise<number> {

@@ -59,6 +59,8 @@ export const REQUIREMENTS: Requirement[] = [
   // the package starts and enables the system sshd where systemd runs, so only `setup --tests`
   // (what CI runs) installs it; the tests run their own sshd in namespaces.
   { cmd: 'sshd', pkg: 'openssh-server', why: 'SSH hosts in tests (real sshd)', version: ['sshd', '-V'], testsOnly: true },
+  // Headless, driven by playwright-core: the published site's pages are checked in a real browser.
+  { cmd: 'chromium', pkg: 'chromium', why: 'checking published pages in a real browser (tests)', version: ['chromium', '--version'], testsOnly: true },
   { cmd: 'curl', pkg: 'curl', why: 'backend counters on remote hosts', version: ['curl', '--version'] },
 ];
 

@@ -1,5 +1,7 @@
 // compare-reports: base run vs candidate run(s), point by point and metric by metric, with a
 // verdict a CI job can act on. Pure: results in, comparisons out (reading files is the CLI's job).
+import { ConfigError } from '../errors.ts';
+import type { CompareReport } from './format.ts';
 import type { PointResult, Repetition, RunResult } from '../results/types.ts';
 import { cv, median } from '../stats/descriptive.ts';
 import { bootstrapRatioCI, holm, mannWhitneyU, verdict as decide } from '../stats/compare.ts';
@@ -143,6 +145,21 @@ export function compareRuns(base: RunResult, cand: RunResult, opts: CompareOptio
     return { ...r, p, verdict: v };
   });
   return { comparisons, unmatched };
+}
+
+/** One candidate against the base, as every output format (and the comparison page) takes it. */
+export function compareReport(base: { label: string; result: RunResult }, cand: { label: string; result: RunResult }, opts: CompareOptions = DEFAULT_COMPARE): CompareReport {
+  const { comparisons, unmatched } = compareRuns(base.result, cand.result, opts);
+  if (!comparisons.length) {
+    throw new ConfigError(`${cand.label} and ${base.label} have no point in common (same LB name, options and params)`, [], 'compare runs of the same scenario');
+  }
+  return {
+    base: base.label,
+    candidate: cand.label,
+    verdict: overallVerdict(comparisons),
+    comparisons,
+    warnings: [...environmentWarnings(base.result, cand.result), ...(unmatched.length ? [`not in the base run, not compared: ${unmatched.join(', ')}`] : [])],
+  };
 }
 
 /** The run's verdict: any regression wins; then any improvement; all "no change" is no change. */

@@ -69,6 +69,13 @@ summary { cursor: pointer; }
 .errors li { margin-bottom: 8px; }
 .errors pre { background: var(--badbg); color: var(--bad); }
 footer { color: var(--muted); font-size: 13px; margin-top: 48px; }
+nav { font-size: 14px; margin-bottom: 12px; }
+.verdict { display: inline-block; padding: 6px 12px; border-radius: 6px; font-weight: 600; margin: 8px 0; }
+.v-improved { background: var(--okbg); color: var(--ok); }
+.v-regressed { background: var(--badbg); color: var(--bad); border: 1px solid var(--bad); }
+.v-inconclusive { background: var(--warnbg); color: var(--warn); }
+.v-no-change { background: #f2f4f7; color: #344054; }
+td .verdict { padding: 1px 8px; margin: 0; font-weight: 500; white-space: nowrap; }
 `;
 
 function fingerprintHtml(result: RunResult): string {
@@ -130,35 +137,72 @@ ${scenario}`;
 }
 
 export interface RenderedChart {
-  chart: Chart;
+  chart: Omit<Chart, 'id'> & { id: string };
   /** Trusted: produced by vega from our own spec (vega escapes the text it draws). */
   svg: string;
 }
 
-export function reportHtml(result: RunResult, rendered: RenderedChart[], rows: SummaryRow[]): string {
-  const name = scenarioName(result);
-  const partial = result.status !== 'complete';
-  const when = `started ${result.startedAt}${result.finishedAt ? `, finished ${result.finishedAt}` : ''}`;
-  const figures = rendered
-    .map(
-      ({ chart, svg }) =>
-        `<figure id="chart-${chart.id}">${svg}<figcaption><strong>${escapeHtml(chart.title)}.</strong> ${escapeHtml(chart.caption)}</figcaption></figure>`,
-    )
-    .join('\n');
+/**
+ * How a page is published. Without it a page is one self-contained file with no script at all;
+ * with it (lbbench publish) the same page also carries each chart's spec as inert JSON and loads
+ * the site's vendored scripts, which turn the SVG into an interactive chart where JavaScript runs.
+ */
+export interface PageOptions {
+  /** Relative URL of the site's assets/ directory, e.g. "../../assets". */
+  assets?: string;
+  /** Links shown above the title, e.g. back to the site's index. */
+  nav?: { href: string; text: string }[];
+}
+
+/** JSON inside <script type="application/json">: only "</script" and "<!--" could end or confuse it. */
+function inertJson(value: unknown): string {
+  return JSON.stringify(value).replace(/</g, '\\u003c');
+}
+
+export function figureHtml(id: string, title: string, caption: string, svg: string, spec: unknown, opts: PageOptions = {}): string {
+  const data = opts.assets ? `<script type="application/json" id="spec-${escapeHtml(id)}">${inertJson(spec)}</script>` : '';
+  return `<figure id="chart-${escapeHtml(id)}"${opts.assets ? ` data-spec="spec-${escapeHtml(id)}"` : ''}><div class="chart">${svg}</div>${data}<figcaption><strong>${escapeHtml(title)}.</strong> ${escapeHtml(caption)}</figcaption></figure>`;
+}
+
+/** The shell every page shares: head, CSS, the content-security policy, and optional scripts. */
+export function pageHtml(title: string, body: string, opts: PageOptions = {}): string {
+  // Scripts only from the site itself ('self'); data blocks are not scripts, so no inline script
+  // is needed. vega-embed runs with its expression interpreter, so no 'unsafe-eval' either.
+  const csp = `default-src 'none'; style-src 'unsafe-inline'; img-src data:${opts.assets ? "; script-src 'self'" : ''}`;
+  const scripts = opts.assets
+    ? ['vega.min.js', 'vega-lite.min.js', 'vega-embed.min.js', 'charts.js'].map((f) => `<script src="${escapeHtml(`${opts.assets}/${f}`)}" defer></script>`).join('\n')
+    : '';
+  const nav = opts.nav?.length ? `<nav>${opts.nav.map((l) => `<a href="${escapeHtml(l.href)}">${escapeHtml(l.text)}</a>`).join(' · ')}</nav>\n` : '';
   return `<!doctype html>
 <html lang="en">
 <head>
 <meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
-<meta http-equiv="Content-Security-Policy" content="default-src 'none'; style-src 'unsafe-inline'; img-src data:">
-<title>${escapeHtml(name)} — lbbench ${escapeHtml(result.runId)}</title>
+<meta http-equiv="Content-Security-Policy" content="${csp}">
+<title>${escapeHtml(title)}</title>
 <style>${CSS}</style>
+${scripts}
 </head>
 <body>
-<header>
+${nav}${body}
+</body>
+</html>
+`;
+}
+
+export function statusHtml(result: RunResult): string {
+  const partial = result.status !== 'complete';
+  return `<div class="status ${partial ? 'partial' : 'complete'}" role="status">Status: ${escapeHtml(STATUS_TEXT[result.status] ?? result.status)}</div>`;
+}
+
+export function reportHtml(result: RunResult, rendered: RenderedChart[], rows: SummaryRow[], opts: PageOptions = {}): string {
+  const name = scenarioName(result);
+  const when = `started ${result.startedAt}${result.finishedAt ? `, finished ${result.finishedAt}` : ''}`;
+  const figures = rendered.map(({ chart, svg }) => figureHtml(chart.id, chart.title, chart.caption, svg, chart.spec, opts)).join('\n');
+  const body = `<header>
 <h1>${escapeHtml(name)}</h1>
 <p class="meta">Run <code>${escapeHtml(result.runId)}</code> · ${escapeHtml(when)}${result.scenarioFile ? ` · ${escapeHtml(result.scenarioFile)}` : ''}</p>
-<div class="status ${partial ? 'partial' : 'complete'}" role="status">Status: ${escapeHtml(STATUS_TEXT[result.status] ?? result.status)}</div>
+${statusHtml(result)}
 ${result.error ? `<pre class="run-error">${escapeHtml(result.error)}</pre>` : ''}
 </header>
 <h2 id="host">Host</h2>
@@ -169,8 +213,6 @@ ${figures || '<p>No measured points: nothing to chart.</p>'}
 ${tableHtml(rows, rateUnit(result))}
 ${errorsHtml(result)}
 ${configsHtml(result)}
-<footer>Generated by lbbench ${escapeHtml(result.host.lbbenchVersion)} from result format ${escapeHtml(result.formatVersion)}. Raw tool output is in the run's <code>raw/</code> directory.</footer>
-</body>
-</html>
-`;
+<footer>Generated by lbbench ${escapeHtml(result.host.lbbenchVersion)} from result format ${escapeHtml(result.formatVersion)}. ${opts.assets ? 'The result file and CSV are next to this page.' : "Raw tool output is in the run's <code>raw/</code> directory."}</footer>`;
+  return pageHtml(`${name} — lbbench ${result.runId}`, body, opts);
 }

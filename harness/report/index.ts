@@ -14,9 +14,7 @@ export { charts, summaryRows, type Chart, type SummaryRow } from './specs.ts';
 
 /** Writes `outDir/index.html` and returns its path. */
 export async function renderReport(result: RunResult, outDir: string): Promise<string> {
-  const rendered: RenderedChart[] = [];
-  for (const chart of charts(result)) rendered.push({ chart, svg: await renderSvg(chart.spec) });
-  const html = reportHtml(result, rendered, summaryRows(result));
+  const html = reportHtml(result, await renderCharts(result), summaryRows(result));
   await mkdir(outDir, { recursive: true });
   const file = join(outDir, 'index.html');
   await writeFile(file, html);
@@ -26,11 +24,22 @@ export async function renderReport(result: RunResult, outDir: string): Promise<s
 /** Reads results/<run-id>/ (or its result.json) and writes `reportsRoot/<runId>/index.html`. */
 export async function reportFromResultDir(resultDir: string, reportsRoot: string): Promise<string> {
   const result = await readResult(resultDir);
-  // The run id becomes a path component; a hand-edited file must not write outside reportsRoot.
+  return renderReport(result, join(reportsRoot, safeRunId(result, resultDir)));
+}
+
+/** The run id becomes a path component; a hand-edited file must not write outside the output. */
+export function safeRunId(result: RunResult, file: string): string {
   if (!/^[A-Za-z0-9][A-Za-z0-9._-]*$/.test(result.runId)) {
-    throw new ConfigError(`${resultDir}: run id ${JSON.stringify(result.runId)} is not usable as a directory name`);
+    throw new ConfigError(`${file}: run id ${JSON.stringify(result.runId)} is not usable as a directory name`);
   }
-  return renderReport(result, join(reportsRoot, result.runId));
+  return result.runId;
+}
+
+/** Every chart this result has, drawn as static SVG. */
+export async function renderCharts(result: RunResult): Promise<RenderedChart[]> {
+  const rendered: RenderedChart[] = [];
+  for (const chart of charts(result)) rendered.push({ chart, svg: await renderSvg(chart.spec) });
+  return rendered;
 }
 
 /** Gbit/s needs decimals; counts of requests and packets do not. */

@@ -9,9 +9,9 @@ import { cv, max, median, min } from '../stats/descriptive.ts';
 import type { TrafficSample } from '../load/traffic.ts';
 import type { EventResult, PointResult, Repetition, RunResult } from '../results/types.ts';
 
-const SCHEMA = 'https://vega.github.io/schema/vega-lite/v6.json';
-const WIDTH = 560;
-const HEIGHT = 320;
+export const SCHEMA = 'https://vega.github.io/schema/vega-lite/v6.json';
+export const WIDTH = 560;
+export const HEIGHT = 320;
 
 /** Above this CV a point's median is too noisy to compare with its neighbours. */
 export const CV_WARN_PCT = 10;
@@ -103,7 +103,7 @@ const RATE_CAPTION: Record<RateUnit, string> = {
   'Gbit/s': 'Gbit/s that arrived',
   'conn/s': 'connections/s',
 };
-const RATE_TITLE: Record<RateUnit, string> = { 'req/s': 'Requests/s', pps: 'Packets/s that arrived', 'Gbit/s': 'Gbit/s that arrived', 'conn/s': 'Connections/s' };
+export const RATE_TITLE: Record<RateUnit, string> = { 'req/s': 'Requests/s', pps: 'Packets/s that arrived', 'Gbit/s': 'Gbit/s that arrived', 'conn/s': 'Connections/s' };
 
 /**
  * Per series, the measured point with the most backends among those `has` accepts, in series
@@ -158,12 +158,23 @@ export function throughputData(result: RunResult): ThroughputDatum[] {
   });
 }
 
-export function throughputSpec(result: RunResult): TopLevelSpec | null {
-  const values = throughputData(result);
-  if (!values.length) return null;
+/** The x axis of throughput charts: the backend counts measured, on a log₂ scale for doubling sweeps. */
+export function backendsAxis(values: { backends: number }[]) {
   const xs = [...new Set(values.map((d) => d.backends))].sort((a, b) => a - b);
   // Doubling sweeps (1, 2, 4, … 64) bunch up at the left on a linear axis.
   const logX = xs.length >= 3 && xs[xs.length - 1]! / xs[0]! >= 8;
+  return {
+    field: 'backends',
+    type: 'quantitative' as const,
+    title: logX ? 'Backends (count, log₂ scale)' : 'Backends (count)',
+    scale: logX ? { type: 'log' as const, base: 2 } : { zero: false },
+    axis: { values: xs, format: 'd' },
+  };
+}
+
+export function throughputSpec(result: RunResult): TopLevelSpec | null {
+  const values = throughputData(result);
+  if (!values.length) return null;
   const yTitle = `${RATE_TITLE[rateUnit(result)]} (median, band: min–max)`;
   return {
     $schema: SCHEMA,
@@ -172,13 +183,7 @@ export function throughputSpec(result: RunResult): TopLevelSpec | null {
     height: HEIGHT,
     data: { values },
     encoding: {
-      x: {
-        field: 'backends',
-        type: 'quantitative',
-        title: logX ? 'Backends (count, log₂ scale)' : 'Backends (count)',
-        scale: logX ? { type: 'log', base: 2 } : { zero: false },
-        axis: { values: xs, format: 'd' },
-      },
+      x: backendsAxis(values),
       color: colorEnc(result),
     },
     layer: [
@@ -228,6 +233,13 @@ export function latencyCdfData(result: RunResult): CdfDatum[] {
   return out;
 }
 
+/** Latency on a log x axis, percentile up: every latency CDF chart reads the same way. */
+export const CDF_AXES = {
+  x: { field: 'latencyMs', type: 'quantitative' as const, title: 'Latency (ms, log scale)', scale: { type: 'log' as const } },
+  y: { field: 'percentile', type: 'quantitative' as const, title: 'Percentile (%)', scale: { domain: [0, 100] } },
+  order: { field: 'percentile', type: 'quantitative' as const },
+};
+
 export function latencyCdfSpec(result: RunResult): TopLevelSpec | null {
   const values = latencyCdfData(result);
   if (!values.length) return null;
@@ -242,9 +254,7 @@ export function latencyCdfSpec(result: RunResult): TopLevelSpec | null {
     data: { values },
     mark: { type: 'line', strokeWidth: 2 },
     encoding: {
-      x: { field: 'latencyMs', type: 'quantitative', title: 'Latency (ms, log scale)', scale: { type: 'log' } },
-      y: { field: 'percentile', type: 'quantitative', title: 'Percentile (%)', scale: { domain: [0, 100] } },
-      order: { field: 'percentile', type: 'quantitative' },
+      ...CDF_AXES,
       color: colorEnc(result),
     },
   } as TopLevelSpec;

@@ -78,7 +78,7 @@ export function parseMemTotal(text: string): number {
   return m ? Number(m[1]) * 1024 : 0;
 }
 
-function readPackageVersion(root: string): string {
+export function readPackageVersion(root: string): string {
   try {
     const pkg = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')) as { version?: string };
     return pkg.version ?? UNKNOWN;
