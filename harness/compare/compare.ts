@@ -78,14 +78,19 @@ export function pointKey(p: PointResult): string {
 export function environmentWarnings(base: RunResult, cand: RunResult): string[] {
   const out: string[] = [];
   const [a, b] = [base.host, cand.host];
-  const differ = (what: string, x: unknown, y: unknown) => {
-    if (JSON.stringify(x) !== JSON.stringify(y)) out.push(`${what} differs: ${JSON.stringify(x)} vs ${JSON.stringify(y)} — compare runs from the same host and setup`);
+  const differ = (what: string, x: unknown, y: unknown, remedy = 'compare runs from the same host and setup') => {
+    if (JSON.stringify(x) !== JSON.stringify(y)) out.push(`${what} differs: ${JSON.stringify(x) ?? 'unset'} vs ${JSON.stringify(y) ?? 'unset'} — ${remedy}`);
   };
+  const keys = (x?: Record<string, unknown>, y?: Record<string, unknown>) => new Set([...Object.keys(x ?? {}), ...Object.keys(y ?? {})]);
   differ('kernel', a.kernel, b.kernel);
   differ('CPU model', a.cpuModel, b.cpuModel);
   differ('CPU count', a.cpus, b.cpus);
-  for (const tool of new Set([...Object.keys(a.tools ?? {}), ...Object.keys(b.tools ?? {})])) differ(`${tool} version`, a.tools?.[tool], b.tools?.[tool]);
-  for (const k of new Set([...Object.keys(a.sysctls ?? {}), ...Object.keys(b.sysctls ?? {})])) differ(`sysctl ${k}`, a.sysctls?.[k], b.sysctls?.[k]);
+  for (const tool of keys(a.tools, b.tools)) differ(`${tool} version`, a.tools?.[tool], b.tools?.[tool]);
+  for (const k of keys(a.sysctls, b.sysctls)) differ(`sysctl ${k}`, a.sysctls?.[k], b.sysctls?.[k]);
+  // The topology is part of the experiment (a shaped link, more backend workers): a difference
+  // there explains a change as well as the code under test does.
+  const [ta, tb] = [base.scenario?.topology, cand.scenario?.topology].map((t) => (t && typeof t === 'object' ? (t as Record<string, unknown>) : {})) as [Record<string, unknown>, Record<string, unknown>];
+  for (const k of keys(ta, tb)) differ(`topology ${k}`, ta[k], tb[k], 'the runs measured different topologies; run both on the same one unless the topology is what you compare');
   return out;
 }
 
@@ -96,6 +101,8 @@ function sampleWarnings(side: string, reps: Repetition[], values: number[]): str
   if (c > NOISY_CV) w.push(`${side}: CV ${(100 * c).toFixed(1)}% — noisy; pin CPUs (cpus: auto) and let the host settle`);
   const saturated = reps.filter((r) => (r.metrics as { tester?: { saturated?: boolean } }).tester?.saturated).length;
   if (saturated) w.push(`${side}: the load generator saturated its CPU in ${saturated} repetitions — the numbers are the generator's limit`);
+  const bound = reps.filter((r) => r.bottleneck?.verdict === 'generator').length;
+  if (bound && !saturated) w.push(`${side}: generator-bound in ${bound} of ${reps.length} repetitions (samplers) — a change in the LB may not show; give the generator more threads or CPUs`);
   return w;
 }
 

@@ -5,6 +5,7 @@ import { posix } from 'node:path';
 import { ParseError, PreflightError, ProvisionError } from '../errors.ts';
 import type { Host } from '../host/types.ts';
 import type { PacketMetrics } from '../results/types.ts';
+import { tbfArgs } from '../topology/shaping.ts';
 import type { AttachContext, LoadDriver, LoadRunSpec } from './types.ts';
 
 export interface SynFlood {
@@ -126,8 +127,16 @@ export const trafgen: LoadDriver<PacketGeneratorMetrics> = {
     }
     // veth has no qdisc (noqueue): when the peer's ring is full (an XDP program on it keeps it
     // busy) the send fails with EAGAIN and trafgen gives up ("Flushing TX_RING failed"). A FIFO
-    // queues instead, as a NIC's ring would.
-    ctx.teardown.add('client0: eth0 back to noqueue', () => topo.client.host.exec(['tc', 'qdisc', 'del', 'dev', 'eth0', 'root'], { check: false }));
+    // queues instead, as a NIC's ring would. A link shaped by topology.linkRate has a tbf there,
+    // which does not do: trafgen sends as fast as it can, the tbf holds the packets back until
+    // the socket's send buffer is full, and trafgen stops with the same EAGAIN (seen at 20mbit).
+    // So the FIFO stands in for the tbf during the point and the tbf is put back after; the shapers
+    // further on (the LB node's egress, the switch's ports) still hold what arrives to the link's
+    // rate, and the excess shows as loss.
+    const { label, argv } = topo.linkRate
+      ? { label: 'client0: eth0 shaped again', argv: ['tc', 'qdisc', 'replace', 'dev', 'eth0', 'root', ...tbfArgs(topo.linkRate)] }
+      : { label: 'client0: eth0 back to noqueue', argv: ['tc', 'qdisc', 'del', 'dev', 'eth0', 'root'] };
+    ctx.teardown.add(label, () => topo.client.host.exec(argv, { check: false }));
     await topo.client.host.exec(['tc', 'qdisc', 'replace', 'dev', 'eth0', 'root', 'pfifo', 'limit', '1000']);
     const extra = { dstMac: await nsMac(topo.lb.host, topo.lb.clientIf), srcMac: await nsMac(topo.client.host, 'eth0'), srcIp: topo.client.ip };
     return {

@@ -2,7 +2,7 @@
 // offline, can be mailed or attached to CI, and can't phone home. Everything from the result file
 // is escaped — LB config dumps and error messages are arbitrary text.
 import type { RunResult } from '../results/types.ts';
-import { rateUnit, type Chart, type SummaryRow } from './specs.ts';
+import { fmtPct, rateUnit, type Chart, type SummaryRow } from './specs.ts';
 
 export function escapeHtml(s: unknown): string {
   return String(s)
@@ -98,9 +98,15 @@ ${sys.length ? `<details><summary>Sysctls</summary><dl class="fp">${sys.map(([k,
 ${env}`;
 }
 
+/** "generator" or "generator (2/3)" when the repetitions disagreed. */
+export function limitText(r: SummaryRow): string {
+  if (!r.limit) return '';
+  return r.limit.count === r.limit.of ? r.limit.verdict : `${r.limit.verdict} (${r.limit.count}/${r.limit.of})`;
+}
+
 function tableHtml(rows: SummaryRow[], unit: string): string {
   if (!rows.length) return '<p>No points were recorded.</p>';
-  const head = `<tr><th>Load balancer</th><th class="num">Backends</th><th class="num">${escapeHtml(unit === 'req/s' ? 'Req/s' : unit)} (median)</th><th class="num">Min–max</th><th class="num">CV %</th><th class="num">p50 ms</th><th class="num">p99 ms</th><th class="num">Errors</th><th class="num">Reps</th><th>Notes</th></tr>`;
+  const head = `<tr><th>Load balancer</th><th class="num">Backends</th><th class="num">${escapeHtml(unit === 'req/s' ? 'Req/s' : unit)} (median)</th><th class="num">Min–max</th><th class="num">CV %</th><th class="num">p50 ms</th><th class="num">p99 ms</th><th class="num">Errors</th><th class="num">Reps</th><th class="num" title="median rate as a share of the plain-router baseline at the same backends, this run">vs router</th><th title="what limited the point, from the samplers (repetitions with that verdict)">Limit</th><th class="num" title="CPU-seconds on the LB node per million">CPU-s/M</th><th>Notes</th></tr>`;
   const body = rows
     .map((r) => {
       const notes = [
@@ -108,7 +114,7 @@ function tableHtml(rows: SummaryRow[], unit: string): string {
         ...r.warnings.map((w) => `<span class="warn">${escapeHtml(w)}</span>`),
         ...r.notes.map((n) => `<span class="note">${escapeHtml(n)}</span>`),
       ].filter(Boolean);
-      return `<tr${r.error !== undefined ? ' class="error"' : ''}><td>${escapeHtml(r.series)}</td><td class="num">${r.backends}</td><td class="num">${fmtNum(r.rps.median, unit === 'Gbit/s' ? 2 : 0)}</td><td class="num">${fmtNum(r.rps.min, unit === 'Gbit/s' ? 2 : 0)}–${fmtNum(r.rps.max, unit === 'Gbit/s' ? 2 : 0)}</td><td class="num">${fmtNum(r.rps.cvPct, 1)}</td><td class="num">${fmtMs(r.latencyUs.p50)}</td><td class="num">${fmtMs(r.latencyUs.p99)}</td><td class="num">${fmtNum(r.errorsTotal)}</td><td class="num">${r.repetitions}</td><td>${notes.join('<br>')}</td></tr>`;
+      return `<tr${r.error !== undefined ? ' class="error"' : ''}><td>${escapeHtml(r.series)}</td><td class="num">${r.backends}</td><td class="num">${fmtNum(r.rps.median, unit === 'Gbit/s' ? 2 : 0)}</td><td class="num">${fmtNum(r.rps.min, unit === 'Gbit/s' ? 2 : 0)}–${fmtNum(r.rps.max, unit === 'Gbit/s' ? 2 : 0)}</td><td class="num">${fmtNum(r.rps.cvPct, 1)}</td><td class="num">${fmtMs(r.latencyUs.p50)}</td><td class="num">${fmtMs(r.latencyUs.p99)}</td><td class="num">${fmtNum(r.errorsTotal)}</td><td class="num">${r.repetitions}</td><td class="num">${r.vsBaseline === undefined ? '' : fmtPct(r.vsBaseline)}</td><td>${limitText(r)}</td><td class="num">${r.cpuPerMillion === undefined ? '' : fmtNum(r.cpuPerMillion, 1)}</td><td>${notes.join('<br>')}</td></tr>`;
     })
     .join('\n');
   return `<table><thead>${head}</thead><tbody>\n${body}\n</tbody></table>`;

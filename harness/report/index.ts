@@ -5,9 +5,9 @@ import { join } from 'node:path';
 import { ConfigError } from '../errors.ts';
 import { readResult } from '../results/reader.ts';
 import type { RunResult } from '../results/types.ts';
-import { fmtMs, fmtNum, reportHtml, scenarioName, type RenderedChart } from './html.ts';
+import { fmtMs, fmtNum, limitText, reportHtml, scenarioName, type RenderedChart } from './html.ts';
 import { renderSvg } from './render.ts';
-import { charts, rateUnit, summaryRows } from './specs.ts';
+import { charts, fmtPct, rateUnit, summaryRows } from './specs.ts';
 
 export { renderSvg } from './render.ts';
 export { charts, summaryRows, type Chart, type SummaryRow } from './specs.ts';
@@ -50,8 +50,8 @@ function fmtRate(n: number): string {
 /** Plain-text summary for the terminal: aligned columns, numbers right-aligned. */
 export function summaryTable(result: RunResult): string {
   const rows = summaryRows(result);
-  const header = ['LB', 'backends', rateUnit(result), 'min–max', 'CV%', 'p50 ms', 'p99 ms', 'errors', 'reps', 'notes'];
-  const right = [false, true, true, true, true, true, true, true, true, false];
+  const header = ['LB', 'backends', rateUnit(result), 'min–max', 'CV%', 'p50 ms', 'p99 ms', 'errors', 'reps', 'vs router', 'limit', 'CPU-s/M', 'notes'];
+  const right = [false, true, true, true, true, true, true, true, true, true, false, true, false];
   const body = rows.map((r) => [
     r.series,
     String(r.backends),
@@ -62,6 +62,9 @@ export function summaryTable(result: RunResult): string {
     fmtMs(r.latencyUs.p99),
     fmtNum(r.errorsTotal),
     String(r.repetitions),
+    r.vsBaseline === undefined ? '' : fmtPct(r.vsBaseline),
+    limitText(r),
+    r.cpuPerMillion === undefined ? '' : fmtNum(r.cpuPerMillion, 1),
     [r.error !== undefined ? `${r.skipped ? 'SKIPPED' : 'FAILED'}: ${r.error.split('\n')[0]}` : '', ...r.warnings, ...r.notes].filter(Boolean).join('; '),
   ]);
   const all = [header, ...body];

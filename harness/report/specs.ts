@@ -7,6 +7,8 @@
 import type { TopLevelSpec } from 'vega-lite';
 import { cv, max, median, min } from '../stats/descriptive.ts';
 import type { TrafficSample } from '../load/traffic.ts';
+import { processCores } from '../sampler/bottleneck.ts';
+import type { Sample } from '../sampler/series.ts';
 import type { EventResult, PointResult, Repetition, RunResult } from '../results/types.ts';
 
 export const SCHEMA = 'https://vega.github.io/schema/vega-lite/v6.json';
@@ -172,10 +174,47 @@ export function backendsAxis(values: { backends: number }[]) {
   };
 }
 
+/**
+ * The rate the topology's linkRate allows: the link's bits/s over the bits one unit (request,
+ * packet) put on the LB's busiest interface direction, as the samplers measured it (median over
+ * every sampled repetition). Undefined without a link rate or samples.
+ */
+export function linkCeiling(result: RunResult): { rate: number; bitsPerUnit: number; linkBitsPerSec: number } | undefined {
+  const link = (result.scenario?.topology as { linkRate?: unknown } | undefined)?.linkRate;
+  if (typeof link !== 'number' || !(link > 0)) return undefined;
+  const perUnit: number[] = [];
+  for (const p of result.points) {
+    for (const r of p.repetitions) {
+      const lb = r.samples?.lb;
+      const rate = rateOf(r);
+      if (!lb?.length || !(rate > 0) || 'stream' in r.metrics) continue;
+      const names = [...new Set(lb.flatMap((x) => Object.keys(x.ifaces)))];
+      const avg = (f: (x: Sample) => number) => lb.reduce((a, x) => a + f(x), 0) / lb.length;
+      const busiest = Math.max(0, ...names.flatMap((n) => [avg((x) => x.ifaces[n]?.rxBitsPerSec ?? 0), avg((x) => x.ifaces[n]?.txBitsPerSec ?? 0)]));
+      if (busiest > 0) perUnit.push(busiest / rate);
+    }
+  }
+  if (!perUnit.length) return undefined;
+  const bitsPerUnit = median(perUnit);
+  return { rate: link / bitsPerUnit, bitsPerUnit, linkBitsPerSec: link };
+}
+
 export function throughputSpec(result: RunResult): TopLevelSpec | null {
   const values = throughputData(result);
   if (!values.length) return null;
   const yTitle = `${RATE_TITLE[rateUnit(result)]} (median, band: min–max)`;
+  const ceiling = linkCeiling(result);
+  const ceilingLayers = ceiling
+    ? [
+        // One row of their own and no x or colour: one line across the chart, not one per point.
+        { data: { values: [{}] }, mark: { type: 'rule', strokeDash: [6, 3], color: '#b42318' }, encoding: { x: null, color: null, y: { datum: ceiling.rate, type: 'quantitative' } } },
+        {
+          data: { values: [{}] },
+          mark: { type: 'text', align: 'right', dy: -6, color: '#b42318', x: 'width' },
+          encoding: { x: null, color: null, y: { datum: ceiling.rate, type: 'quantitative' }, text: { value: `link ceiling ${Math.round(ceiling.rate).toLocaleString('en-US')} ${rateUnit(result)}` } },
+        },
+      ]
+    : [];
   return {
     $schema: SCHEMA,
     title: { text: 'Throughput vs. number of backends', subtitle: 'median over repetitions; shaded band: min–max spread' },
@@ -198,6 +237,7 @@ export function throughputSpec(result: RunResult): TopLevelSpec | null {
         mark: { type: 'line', point: true, strokeWidth: 2 },
         encoding: { y: { field: 'median', type: 'quantitative', title: yTitle } },
       },
+      ...ceilingLayers,
     ],
   } as TopLevelSpec;
 }
@@ -744,6 +784,15 @@ export interface SummaryRow {
   warnings: string[];
   /** Facts worth a glance that the columns don't show (fairness, loss per event). */
   notes: string[];
+  /**
+   * Median rate as a share of the plain-router baseline's at the same backends and params, from
+   * the same run (the LVS HOWTO's "director minus routing"): what the LB costs. Absent without one.
+   */
+  vsBaseline?: number;
+  /** What limited the point: the verdict most repetitions got, and how many got it. */
+  limit?: { verdict: string; count: number; of: number };
+  /** CPU-seconds on the LB node per million units (see PointResult.cpuPerMillion). */
+  cpuPerMillion?: number;
 }
 
 /** Below this share of its set message rate a traffic run is flagged. */
@@ -751,7 +800,7 @@ const TRAFFIC_SHORT_FRACTION = 0.9;
 
 export function summaryRows(result: RunResult): SummaryRow[] {
   const label = seriesLabeler(result);
-  return result.points.map((p) => {
+  const rows = result.points.map((p) => {
     const reps = p.repetitions;
     const rps = reps.map(rateOf);
     const requestReps = reps.filter((r) => 'requestsPerSec' in r.metrics);
@@ -780,6 +829,16 @@ export function summaryRows(result: RunResult): SummaryRow[] {
     if (short) {
       const rate = metricsOf(requestReps[0]!).tester!.rate!;
       warnings.push(`answered under ${100 * TRAFFIC_SHORT_FRACTION}% of the ${rate} messages/s asked for in ${short} of ${reps.length} repetitions: connections were down or replies late`);
+    }
+    const verdicts = reps.flatMap((r) => (r.bottleneck ? [r.bottleneck.verdict] : []));
+    let limit: SummaryRow['limit'];
+    if (verdicts.length) {
+      const counts = new Map<string, number>();
+      for (const v of verdicts) counts.set(v, (counts.get(v) ?? 0) + 1);
+      const [verdict, count] = [...counts].sort((a, b) => b[1] - a[1])[0]!;
+      limit = { verdict, count, of: reps.length };
+      const gen = counts.get('generator') ?? 0;
+      if (gen) warnings.push(`generator-bound in ${gen} of ${reps.length} repetitions: the rate is the generator's limit, not the LB's (more generator threads or CPUs)`);
     }
     const notes: string[] = [];
     const packets = reps.flatMap((r) => ('packets' in r.metrics ? [r.metrics.packets] : []));
@@ -818,14 +877,93 @@ export function summaryRows(result: RunResult): SummaryRow[] {
     };
     if (p.error !== undefined) row.error = p.error;
     if (p.skipped) row.skipped = true;
+    if (limit) row.limit = limit;
+    if (p.cpuPerMillion !== undefined) row.cpuPerMillion = p.cpuPerMillion;
     return row;
   });
+  const key = (r: SummaryRow) => `${r.backends}|${JSON.stringify(r.params)}`;
+  const baseline = new Map(rows.filter((r) => r.lbKind === 'router' && r.repetitions > 0).map((r) => [key(r), r.rps.median]));
+  for (const r of rows) {
+    const b = baseline.get(key(r));
+    if (r.lbKind !== 'router' && b && r.repetitions > 0 && Number.isFinite(r.rps.median)) r.vsBaseline = r.rps.median / b;
+  }
+  return rows;
+}
+
+// ---------------------------------------------------------------- (g) CPU per LB
+
+export const CPU_PARTS = ['user', 'system', 'softirq'] as const;
+
+export interface CpuDatum {
+  series: string;
+  /** Host CPU state (user, system, softirq), or whose processes: "generator", "LB node". */
+  part: string;
+  cores: number;
+}
+
+/**
+ * Per series at the largest backend count, the median over repetitions of the mean over the
+ * measurement: the LB node's CPUs split by state (the whole host on the netns topology, where
+ * every role shares them), and the cores each node's own processes used.
+ */
+export function cpuData(result: RunResult): CpuDatum[] {
+  const label = seriesLabeler(result);
+  const out: CpuDatum[] = [];
+  const avg = (xs: number[]) => (xs.length ? xs.reduce((a, b) => a + b, 0) / xs.length : NaN);
+  for (const p of atLargest(result)) {
+    const reps = p.repetitions.filter((r) => r.samples?.lb?.length);
+    if (!reps.length) continue;
+    for (const part of CPU_PARTS) out.push({ series: label(p), part, cores: median(reps.map((r) => avg(r.samples!.lb!.map((x) => x.cpu[part])))) });
+    for (const node of ['client', 'lb']) {
+      const cores = median(reps.map((r) => processCores(r.samples?.[node])));
+      if (cores > 0) out.push({ series: label(p), part: node === 'client' ? 'generator' : 'LB node', cores });
+    }
+  }
+  return out;
+}
+
+export function cpuSpec(result: RunResult): TopLevelSpec | null {
+  const values = cpuData(result);
+  if (!values.length) return null;
+  const series = seriesOrder(result).filter((x) => values.some((d) => d.series === x));
+  const host = values.filter((d) => (CPU_PARTS as readonly string[]).includes(d.part));
+  const procs = values.filter((d) => !(CPU_PARTS as readonly string[]).includes(d.part));
+  const cpus = result.host.cpus;
+  return {
+    $schema: SCHEMA,
+    title: { text: `CPU during the measurement at ${largestBackends(result)} backends`, subtitle: `bars: the LB node's CPUs by state (cores of ${cpus}); ticks: cores used by the generator's and the LB node's own processes` },
+    width: WIDTH,
+    height: Math.max(120, 36 * series.length),
+    layer: [
+      {
+        data: { values: host },
+        mark: { type: 'bar' },
+        encoding: {
+          y: { field: 'series', type: 'nominal', title: null, sort: series },
+          x: { field: 'cores', type: 'quantitative', title: 'Cores (mean over the measurement, median over repetitions)', stack: 'zero', scale: { domain: [0, cpus] } },
+          color: { field: 'part', type: 'nominal', title: 'CPU state', scale: { domain: [...CPU_PARTS], range: ['#4c78a8', '#f58518', '#e45756'] } },
+          order: { field: 'part', sort: 'ascending' },
+        },
+      },
+      {
+        data: { values: procs },
+        mark: { type: 'tick', thickness: 3, size: 26 },
+        encoding: {
+          y: { field: 'series', type: 'nominal', sort: series },
+          x: { field: 'cores', type: 'quantitative' },
+          color: { field: 'part', type: 'nominal', title: 'Processes', scale: { domain: ['generator', 'LB node'], range: ['#111111', '#54a24b'] } },
+        },
+      },
+    ],
+    // Two colour keys: CPU states for the bars, whose processes for the ticks.
+    resolve: { scale: { color: 'independent' }, legend: { color: 'independent' } },
+  } as TopLevelSpec;
 }
 
 // ---------------------------------------------------------------- all charts
 
 export interface Chart {
-  id: 'throughput' | 'packet-rate' | 'latency-cdf' | 'distribution' | 'connections-over-time' | 'event-loss';
+  id: 'throughput' | 'packet-rate' | 'latency-cdf' | 'distribution' | 'connections-over-time' | 'event-loss' | 'cpu';
   title: string;
   caption: string;
   spec: TopLevelSpec;
@@ -842,7 +980,10 @@ export function charts(result: RunResult): Chart[] {
       title: 'Throughput vs. number of backends',
       caption:
         `Median ${RATE_CAPTION[rateUnit(result)]} over repetitions per load balancer; the shaded band spans the slowest to the fastest repetition. ` +
-        'A flattening line is where the LB (or the generator, on a small host) saturates.',
+        'A flattening line is where the LB (or the generator, on a small host) saturates.' +
+        (linkCeiling(result)
+          ? ` The dashed red line is the link's ceiling: the topology's linkRate over the bits one request put on the LB's busiest interface direction (${Math.round(linkCeiling(result)!.bitsPerUnit)} bits, measured by the samplers).`
+          : ''),
       spec: t,
     });
   }
@@ -896,6 +1037,18 @@ export function charts(result: RunResult): Chart[] {
         (fairnessData(result).length ? " The legend gives Jain's fairness index per load balancer: 1 is an even spread, 1/n everything on one backend." : '') +
         (missing.length ? ` No per-backend counts for: ${missing.join(', ')}.` : ''),
       spec: d,
+    });
+  }
+  const cpu = cpuSpec(result);
+  if (cpu) {
+    out.push({
+      id: 'cpu',
+      title: `CPU during the measurement at ${n} backends`,
+      caption:
+        "The LB node's CPUs split into user, system (with hard interrupts) and softirq time, in cores, averaged over each repetition's measurement (median over repetitions); the ticks give the cores the generator's and the LB node's own processes used. " +
+        'On the netns topology every role shares the host\'s CPUs, so the bars are the whole host: a kernel datapath shows up as softirq wherever the packet was, a user-space LB as its processes. ' +
+        'A generator tick near its thread count means the generator, not the LB, set the rate (see Limit in the summary).',
+      spec: cpu,
     });
   }
   const tl = connectionTimelineSpec(result);

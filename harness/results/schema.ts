@@ -44,6 +44,16 @@ const ConnectionMetrics = z.looseObject({
   tool: z.string(),
 });
 const Metrics = z.union([RequestMetrics, PacketMetrics, StreamMetrics, ConnectionMetrics]);
+const nonneg = num.nonnegative();
+const Sample = z.looseObject({
+  t: nonneg,
+  cpu: z.looseObject({ user: nonneg, system: nonneg, softirq: nonneg, busy: nonneg, cpus: z.int().nonnegative() }),
+  procs: z.record(z.string(), nonneg),
+  procWait: z.record(z.string(), nonneg).optional(),
+  ifaces: z.record(z.string(), z.looseObject({ rxPps: nonneg, txPps: nonneg, rxBitsPerSec: nonneg, txBitsPerSec: nonneg, dropsPerSec: nonneg })),
+  conntrack: z.looseObject({ entries: z.int().nonnegative(), dropsPerSec: nonneg, insertFailedPerSec: nonneg, earlyDropPerSec: nonneg }).optional(),
+  sockets: z.looseObject({ listenOverflowsPerSec: nonneg, listenDropsPerSec: nonneg, retransPerSec: nonneg, udpRcvbufErrorsPerSec: nonneg, udpInErrorsPerSec: nonneg }),
+});
 const Repetition = z.looseObject({
   index: z.int().nonnegative(),
   startedAt: z.iso.datetime(),
@@ -51,6 +61,8 @@ const Repetition = z.looseObject({
   metrics: Metrics,
   raw: z.looseObject({ tool: z.string(), argv: z.array(z.string()), stdout: z.string(), stderr: z.string(), file: z.string().optional() }),
   datapath: z.record(z.string(), num).optional(),
+  samples: z.record(z.string(), z.array(Sample)).optional(),
+  bottleneck: z.looseObject({ verdict: z.enum(['generator', 'lb', 'backend', 'link', 'unknown']), evidence: z.array(z.string()) }).optional(),
   events: z
     .array(
       z.looseObject({
@@ -75,6 +87,8 @@ const Point = z.looseObject({
   params: z.looseObject({ backends: z.int().positive() }),
   lbDescribe: z.looseObject({ version: z.string(), config: z.string() }).optional(),
   datapathTimings: z.record(z.string(), z.array(num.nonnegative())).optional(),
+  cpuPerMillion: nonneg.optional(),
+  tuning: z.looseObject({ name: z.string(), changes: z.array(z.looseObject({ what: z.string(), before: z.string(), after: z.string() })) }).optional(),
   repetitions: z.array(Repetition),
   error: z.string().optional(),
   skipped: z.boolean().optional(),

@@ -1,6 +1,8 @@
 // The result contract other tools rely on (compare-reports, publish, users' scripts).
 // Names may grow; the ones documented in the README stay. Bump FORMAT_VERSION on any breaking
 // change and teach reader.ts to upgrade the older shape.
+import type { Bottleneck } from '../sampler/bottleneck.ts';
+import type { Sample } from '../sampler/series.ts';
 
 export const FORMAT_VERSION = 1;
 
@@ -112,6 +114,10 @@ export interface Repetition {
   datapath?: Record<string, number>;
   /** The scenario's events as they happened in this repetition, with their connection loss. */
   events?: EventResult[];
+  /** What the samplers saw during the measurement, per node ("client", "lb", backend names), one entry per interval. */
+  samples?: Record<string, Sample[]>;
+  /** What limited this repetition, with the numbers behind the verdict. */
+  bottleneck?: Bottleneck;
 }
 
 /**
@@ -151,6 +157,14 @@ export interface PointResult {
   lbDescribe?: { version: string; config: string };
   /** Durations the datapath measured itself over the point, in ms (ECMP: route update delays). */
   datapathTimings?: Record<string, number[]>;
+  /**
+   * CPU-seconds the LB node spent per million requests (packets, connections) — median over
+   * repetitions. Measured only where the LB's cost is its own: its processes (user-space LBs), or
+   * the whole node when it has CPUs of its own (not on the one-host netns topology).
+   */
+  cpuPerMillion?: number;
+  /** The tuning profile applied to the LB node for this point: every setting with its value before and after. */
+  tuning?: { name: string; changes: { what: string; before: string; after: string }[] };
   repetitions: Repetition[];
   /** Set when the point failed; the run goes on with the next point. */
   error?: string;

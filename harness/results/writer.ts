@@ -160,6 +160,16 @@ export class ResultWriter {
     await this.flush();
   }
 
+  async setPointTuning(meta: PointMeta, tuning: NonNullable<PointResult['tuning']>): Promise<void> {
+    this.point(meta).tuning = structuredClone(tuning);
+    await this.flush();
+  }
+
+  async setPointCpuPerMillion(meta: PointMeta, value: number): Promise<void> {
+    this.point(meta).cpuPerMillion = value;
+    await this.flush();
+  }
+
   /** Marks the point failed; repetitions already recorded are kept. */
   async setPointError(meta: PointMeta, error: unknown, opts: { skipped?: boolean } = {}): Promise<void> {
     const p = this.point(meta);

@@ -23,6 +23,11 @@ import { sleep } from '../util/time.ts';
 import type { Deployed } from '../lb/types.ts';
 import type { LoadDriver } from '../load/types.ts';
 import type { BackendNode } from '../topology/types.ts';
+import { applyTuning } from './tuning.ts';
+import { bottleneckOf, cpuPerMillion, lbWorkers, samplePoint } from '../sampler/point.ts';
+import type { Sample } from '../sampler/series.ts';
+import { rateOf } from '../report/specs.ts';
+import { median } from '../stats/descriptive.ts';
 import { clockOffset, fmtEvent, placeEvents, PointState, runEventSchedule, type AppliedEvent } from './events.ts';
 
 export interface RunOptions {
@@ -230,6 +235,8 @@ async function runPoint(topo: NetnsTopology, point: PlannedPoint, c: PointContex
       lbLedger.add(`teardown ${point.lb.name}`, () => d.teardown());
       return d;
     };
+    // Before the LB: its teardown runs first (LIFO), then the host settings go back.
+    if (point.tuning) await c.writer.setPointTuning(meta, await applyTuning(point.tuning, topo.lb, ledger, c.log, topo.root));
     deployed = await deploy(backends);
     await c.writer.setPointDescribe(meta, await deployed.describe());
 
@@ -248,6 +255,7 @@ async function runPoint(topo: NetnsTopology, point: PlannedPoint, c: PointContex
     const attached = await c.loadDriver.attach?.({ topo, backends, endpoint: deployed.endpoint, load, teardown: ledger, workDir });
     const counters = attached ? () => attached.counters() : () => topo.backendCounters();
     const extra = attached?.extra;
+    const costs: number[] = [];
     for (let rep = 0; rep < point.repetitions; rep++) {
       throwIfAborted(c.signal);
       const idle = await waitIdle(topo.root, c.scenario.settle, c.signal);
@@ -267,14 +275,20 @@ async function runPoint(topo: NetnsTopology, point: PlannedPoint, c: PointContex
       const applied = events.length ? runEventSchedule(events, state, t0, eventsAc.signal).catch((e) => (eventsAc.signal.aborted ? [] : Promise.reject(e))) : Promise.resolve([]);
       let loadRun: Awaited<ReturnType<typeof runLoad>>;
       let happened: AppliedEvent[];
+      const sampling = c.scenario.samplers === false ? undefined : await samplePoint(topo, backends, { intervalS: c.scenario.samplers.interval, maxS: load.duration + (t0 - Date.now()) / 1000 + (c.loadDriver.extraBoundS ?? 0) + load.timeout + 5 });
+      let samples: Record<string, Sample[]> | undefined;
       try {
         loadRun = await runLoad(topo.client.host, c.loadDriver, { load, target, durationS: load.duration, cpus: c.cpus.generator, workDir, startAtEpochMs, extra }, { signal: c.signal });
       } finally {
         eventsAc.abort('load finished');
         c.signal.removeEventListener('abort', stopEvents);
+        // Stopped whatever happened to the load; a sampler that can't be read only fails the
+        // repetition when the load itself succeeded (its error would hide the load's).
+        const sampled = sampling ? sampling.stop() : Promise.resolve(undefined);
         happened = await applied;
         // Back to the point's starting state before anything is read or measured again.
         await state.restore();
+        samples = await sampled.catch((e) => (loadRun! ? Promise.reject(e) : undefined));
       }
       const { metrics: gen, output } = loadRun;
       const after = await counters();
@@ -291,6 +305,16 @@ async function runPoint(topo: NetnsTopology, point: PlannedPoint, c: PointContex
       const seen = ('connectionsPerBackend' in metrics ? metrics.connectionsPerBackend : 'testerPerBackend' in metrics ? metrics.testerPerBackend : undefined) as Record<string, number> | undefined;
       if (seen) Object.assign(metrics, { fairness: jainFairness(names.map((n) => seen[n] ?? 0)) });
       const eventResults = happened.length ? placeEvents(happened, c.loadDriver, output.stdout, clock!) : undefined;
+      const bottleneck = samples
+        ? bottleneckOf(samples, {
+            lb: point.lb,
+            generatorThreads: load.threads,
+            generatorSaturated: (metrics as { tester?: { saturated?: boolean } }).tester?.saturated,
+            backendWorkers: c.scenario.topology.backendWorkers,
+            linkBitsPerSec: (c.scenario.topology as { linkRate?: number }).linkRate,
+            backends: names,
+          })
+        : undefined;
       const repetition: Repetition = {
         index: rep,
         startedAt,
@@ -299,11 +323,16 @@ async function runPoint(topo: NetnsTopology, point: PlannedPoint, c: PointContex
         raw: { tool: c.loadDriver.name, argv: output.argv, stdout: output.stdout, stderr: output.stderr },
         ...(dpBefore && dpAfter ? { datapath: counterDelta(dpBefore, dpAfter) } : {}),
         ...(eventResults ? { events: eventResults } : {}),
+        ...(samples ? { samples } : {}),
+        ...(bottleneck ? { bottleneck } : {}),
       };
       await c.writer.addRepetition(meta, repetition);
-      c.log(`    rep ${rep + 1}/${point.repetitions}: ${fmtMetrics(metrics)}`);
+      const cost = cpuPerMillion(samples?.lb, rateOf(repetition), topo.lb.ns === undefined, lbWorkers(point.lb) !== undefined);
+      if (cost !== undefined) costs.push(cost);
+      c.log(`    rep ${rep + 1}/${point.repetitions}: ${fmtMetrics(metrics)}${bottleneck ? ` · limit: ${bottleneck.verdict}` : ''}`);
       for (const e of eventResults ?? []) c.log(`      ${fmtEvent(e)}`);
     }
+    if (costs.length) await c.writer.setPointCpuPerMillion(meta, median(costs));
   } catch (e) {
     if (c.signal.aborted) throw e;
     await c.writer.setPointError(meta, e);

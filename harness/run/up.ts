@@ -41,7 +41,7 @@ export async function bringUp(
   const cpus = cpuPlan(scenario.cpus);
   try {
     const topo = await buildNetnsTopology(
-      { backends, backendWorkers: scenario.topology.backendWorkers, serverCpus: cpus.servers, root, log },
+      { backends, backendWorkers: scenario.topology.backendWorkers, linkRate: scenario.topology.linkRate, serverCpus: cpus.servers, root, log },
       teardown,
     );
     const deployed = await getLbDriver(point.lb.kind).apply({

@@ -100,6 +100,26 @@ export function parseConntrackStat(text: string): Record<string, number> {
   return out;
 }
 
+/**
+ * The sampler's per-process section: /proc/<pid>/stat, then /proc/<pid>/task/<tid>/schedstat per
+ * thread ("ns run, ns waited runnable, timeslices"). Wait time is what tells a starved process
+ * (wanted a CPU, didn't get it) from one that is idle.
+ */
+export function parseProcSection(text: string): { pid: number; comm: string; utime: number; stime: number; runNs?: number; waitNs?: number; threads?: number } {
+  const [stat = '', ...sched] = text.split('\n').filter((l) => l.trim());
+  const p = parsePidStat(stat);
+  if (!sched.length) return p;
+  let runNs = 0;
+  let waitNs = 0;
+  for (const line of sched) {
+    const f = line.trim().split(/\s+/);
+    if (f.length !== 3) fail(`/proc/${p.pid}/task/*/schedstat: expected 3 fields, got ${JSON.stringify(line.slice(0, 60))}`, text);
+    runNs += int(f[0], 'schedstat run', text);
+    waitNs += int(f[1], 'schedstat wait', text);
+  }
+  return { ...p, runNs, waitNs, threads: sched.length };
+}
+
 /** /proc/<pid>/stat: CPU time in jiffies. The command name may hold spaces and parentheses. */
 export function parsePidStat(text: string): { pid: number; comm: string; utime: number; stime: number } {
   const open = text.indexOf('(');

@@ -1,6 +1,6 @@
 // Snapshots → rates: what each interval between two snapshots cost and carried. Pure.
 import { ParseError } from '../errors.ts';
-import { parseConntrackStat, parseNetDev, parsePidStat, parseProcStat, parseSnmp, type CpuTimes, type Tick } from './proc.ts';
+import { parseConntrackStat, parseNetDev, parseProcSection, parseProcStat, parseSnmp, type CpuTimes, type Tick } from './proc.ts';
 
 /** Kernel clock ticks per second of /proc CPU times (USER_HZ; 100 on every Linux ABI we meet). */
 export const USER_HZ = 100;
@@ -21,6 +21,8 @@ export interface Sample {
   cpu: { user: number; system: number; softirq: number; busy: number; cpus: number };
   /** Per watched process ("comm:pid"), cores. Absent: the process was gone. */
   procs: Record<string, number>;
+  /** Per watched process, time its threads waited runnable for a CPU, in cores: demand it could not run. */
+  procWait?: Record<string, number>;
   ifaces: Record<string, IfRates>;
   conntrack?: { entries: number; dropsPerSec: number; insertFailedPerSec: number; earlyDropPerSec: number };
   /** Socket-level trouble per second: listen queue overflows, TCP retransmits, UDP buffer errors. */
@@ -42,7 +44,7 @@ interface Parsed {
   dev: ReturnType<typeof parseNetDev>;
   net: Record<string, number>;
   ct?: { count: number; stat?: Record<string, number> };
-  pids: Record<number, { comm: string; jiffies: number }>;
+  pids: Record<number, { comm: string; jiffies: number; waitNs?: number }>;
 }
 
 function parseTick(t: Tick): Parsed {
@@ -57,8 +59,8 @@ function parseTick(t: Tick): Parsed {
   }
   const pids: Parsed['pids'] = {};
   for (const [pid, text] of Object.entries(t.pids)) {
-    const p = parsePidStat(text);
-    pids[Number(pid)] = { comm: p.comm, jiffies: p.utime + p.stime };
+    const p = parseProcSection(text);
+    pids[Number(pid)] = { comm: p.comm, jiffies: p.utime + p.stime, waitNs: p.waitNs };
   }
   return {
     atMs: t.atMs,
@@ -89,9 +91,13 @@ export function samplesOf(ticks: Tick[]): Sample[] {
         }
       : { user: 0, system: 0, softirq: 0, busy: 0, cpus: 0 };
     const procs: Record<string, number> = {};
+    const procWait: Record<string, number> = {};
     for (const [pid, p] of Object.entries(b.pids)) {
       const before = a.pids[Number(pid)];
-      if (before && before.comm === p.comm) procs[`${p.comm}:${pid}`] = cores(before.jiffies, p.jiffies);
+      if (!before || before.comm !== p.comm) continue;
+      procs[`${p.comm}:${pid}`] = cores(before.jiffies, p.jiffies);
+      // Threads come and go between snapshots; a sum that shrank says nothing about waiting.
+      if (before.waitNs !== undefined && p.waitNs !== undefined) procWait[`${p.comm}:${pid}`] = Math.max(0, (p.waitNs - before.waitNs) / 1e9 / dt);
     }
     const ifaces: Record<string, IfRates> = {};
     for (const [name, y] of Object.entries(b.dev)) {
@@ -110,6 +116,7 @@ export function samplesOf(ticks: Tick[]): Sample[] {
       t: (b.atMs - parsed[0]!.atMs) / 1000,
       cpu,
       procs,
+      ...(Object.keys(procWait).length ? { procWait } : {}),
       ifaces,
       sockets: {
         listenOverflowsPerSec: n('TcpExt.ListenOverflows'),

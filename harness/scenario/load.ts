@@ -9,12 +9,14 @@ import { LineCounter, isMap, isScalar, isSeq, parseDocument, type Document } fro
 import { z } from 'zod';
 import { ConfigError } from '../errors.ts';
 import { eventFindings } from './events-check.ts';
+import { tuningFindings } from './tuning-check.ts';
 import { rawList, valueAt, type Finding, type Path } from './raw.ts';
 import { loadDrivers } from '../load/index.ts';
 import { getLbDriver } from '../lb/index.ts';
 import { parseThreshold } from '../compare/thresholds.ts';
 import {
   Duration,
+  LinkRate,
   LB_KINDS,
   LbSpec,
   LoadSpec,
@@ -59,7 +61,7 @@ export async function parseScenarioText(text: string, fileLabel: string, opts: L
 
   const baseDir = opts.baseDir ?? dirname(resolve(fileLabel));
   const topo = await resolveTopology(data, opts.projectRoot ?? PROJECT_ROOT, baseDir);
-  findings.push(...topo.findings, ...sweepBeyondTopology(data, topo), ...eventFindings(data, topo.spec), ...generatorFindings(data, topo.spec), ...thresholdFindings(data));
+  findings.push(...topo.findings, ...sweepBeyondTopology(data, topo), ...eventFindings(data, topo.spec), ...generatorFindings(data, topo.spec), ...thresholdFindings(data), ...tuningFindings(data));
 
   const problems = [...placeAll(src, findings), ...topo.problems];
   if (problems.length || !result.success || !topo.spec) throw invalid('scenario', fileLabel, problems);
@@ -329,7 +331,7 @@ function osaDistance(a: string, b: string): number {
 
 
 function unwrap(s: z.core.$ZodType | undefined): z.core.$ZodType | undefined {
-  while (s && s !== Duration) {
+  while (s && s !== Duration && s !== LinkRate) {
     if (s instanceof z.ZodDefault || s instanceof z.ZodPrefault || s instanceof z.ZodOptional || s instanceof z.ZodNullable) {
       s = s.unwrap();
     } else if (s instanceof z.ZodPipe) {
@@ -390,6 +392,7 @@ function expectation(schema: z.core.$ZodType | undefined): string {
   const s = unwrap(schema);
   if (!s) return 'a different value';
   if (s === Duration) return 'a duration such as 5, "5s", "500ms" or "2m"';
+  if (s === LinkRate) return 'a link rate such as "1gbit", "100mbit" or "500kbit"';
   if (s instanceof z.ZodNumber) return `${numberNoun(s, false)}${numberRange(s)}`;
   if (s instanceof z.ZodString) return 'a string';
   if (s instanceof z.ZodBoolean) return 'true or false';

@@ -1,11 +1,13 @@
 // Matrix expansion: a Scenario becomes the ordered list of points the runner measures. Pure, so
 // `run --dry-run` and the runner always agree on what a scenario means.
-import type { NamedLbSpec, Scenario } from './schema.ts';
+import type { NamedLbSpec, Scenario, TuningProfile } from './schema.ts';
 
 export interface PointParams {
   backends: number;
   connections: number;
   threads: number;
+  /** The tuning profile's name, when the scenario has profiles. */
+  tuning?: string;
 }
 
 export interface PlannedPoint {
@@ -14,12 +16,15 @@ export interface PlannedPoint {
   lb: NamedLbSpec;
   params: PointParams;
   repetitions: number;
+  /** Host settings applied to the LB node for this point (scenario `tuning`). */
+  tuning?: TuningProfile;
   /** Seconds each repetition takes before any provisioning cost, for estimates. */
   timing: { warmup: number; duration: number; settle: number };
 }
 
 /**
- * Load balancers in scenario order, then backends, connections, threads, each in the order written.
+ * Load balancers in scenario order, then backends, connections, threads, tuning profiles, each in
+ * the order written.
  * An axis appears in the id only when it is listed under `sweep` (backends always is), so adding
  * `sweep.connections` later does not rename the points of scenarios that never swept it.
  */
@@ -30,16 +35,19 @@ export function plan(scenario: Scenario): PlannedPoint[] {
     connections: sweep.connections ?? [load.connections],
     threads: sweep.threads ?? [load.threads],
   };
-  const inId = (axis: keyof PointParams) => axis === 'backends' || sweep[axis] !== undefined;
+  const inId = (axis: 'backends' | 'connections' | 'threads') => axis === 'backends' || sweep[axis] !== undefined;
   const timing = { warmup: load.warmup, duration: load.duration, settle: scenario.settle };
+  const profiles: (TuningProfile | undefined)[] = scenario.tuning.length ? scenario.tuning : [undefined];
   return scenario.loadBalancers.flatMap((lb) =>
     axes.backends.flatMap((backends) =>
       axes.connections.flatMap((connections) =>
-        axes.threads.map((threads) => {
-          const params = { backends, connections, threads };
-          const tags = (Object.keys(params) as (keyof PointParams)[]).filter(inId).map((k) => `${k}=${params[k]}`);
-          return { id: `${lb.name}/${tags.join(',')}`, lb, params, repetitions: scenario.repetitions, timing };
-        }),
+        axes.threads.flatMap((threads) =>
+          profiles.map((tuning) => {
+            const params: PointParams = { backends, connections, threads, ...(tuning ? { tuning: tuning.name } : {}) };
+            const tags = (Object.keys(params) as (keyof PointParams)[]).filter((k) => k === 'tuning' || inId(k)).map((k) => `${k}=${params[k]}`);
+            return { id: `${lb.name}/${tags.join(',')}`, lb, params, repetitions: scenario.repetitions, timing, ...(tuning ? { tuning } : {}) };
+          }),
+        ),
       ),
     ),
   );
@@ -51,9 +59,9 @@ export function describePlan(points: PlannedPoint[]): string {
   const distinct = <T>(f: (p: PlannedPoint) => T) => [...new Set(points.map(f))];
   const lbs = distinct((p) => p.lb.name);
   const dims = [`${lbs.length} load balancer${lbs.length === 1 ? '' : 's'}`];
-  for (const axis of ['backends', 'connections', 'threads'] as const) {
+  for (const axis of ['backends', 'connections', 'threads', 'tuning'] as const) {
     const values = distinct((p) => p.params[axis]);
-    if (values.length > 1 || axis === 'backends') dims.push(`${axis} ${values.join(',')}`);
+    if ((values.length > 1 || axis === 'backends') && values[0] !== undefined) dims.push(`${axis} ${values.join(',')}`);
   }
   const runs = points.reduce((n, p) => n + p.repetitions, 0);
   const seconds = points.reduce((s, p) => s + p.repetitions * (p.timing.warmup + p.timing.duration + p.timing.settle), 0);

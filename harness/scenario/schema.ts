@@ -241,6 +241,37 @@ export const LoadSpec = z
   .meta({ description: 'How load is generated at every point.' });
 export type LoadSpec = z.output<typeof LoadSpec>;
 
+const RATE_UNITS: Record<string, number> = { bit: 1, kbit: 1e3, mbit: 1e6, gbit: 1e9 };
+const LINK_RATE_MIN = 100e3;
+const LINK_RATE_MAX = 100e9;
+
+/**
+ * "1gbit", "100mbit", "500kbit" → bits per second (SI prefixes, as tc reads them), or what is
+ * wrong with the text. tc's own "mbps"/"kbps" mean bytes per second, a classic factor-8 slip, so
+ * they are refused with the bit spelling to write instead.
+ */
+export function parseLinkRate(text: string): number | string {
+  const m = /^(\d+(?:\.\d+)?)\s*([a-z]+)$/i.exec(text.trim());
+  const unit = m?.[2]!.toLowerCase();
+  if (!m || !unit) return 'expected a link rate like "1gbit", "100mbit", "20mbit" or "500kbit"';
+  const bytes = /^([kmg]?)(bps|byte|bytes)$/.exec(unit);
+  if (bytes) return `"${unit}" is bytes per second in tc; write the rate in bits: "${Number((Number(m[1]) * 8).toPrecision(12))}${bytes[1]}bit"`;
+  const per = RATE_UNITS[unit];
+  if (per === undefined) return `unknown unit "${m[2]}"; write bit, kbit, mbit or gbit, e.g. "100mbit"`;
+  const bits = Number(m[1]) * per;
+  if (bits < LINK_RATE_MIN || bits > LINK_RATE_MAX) return 'a link rate must lie between "100kbit" and "100gbit"';
+  return Math.round(bits);
+}
+
+export const LinkRate = z
+  .string()
+  .superRefine((v, ctx) => {
+    const r = parseLinkRate(v);
+    if (typeof r === 'string') ctx.addIssue({ code: 'custom', message: r });
+  })
+  .transform((v) => parseLinkRate(v) as number)
+  .meta({ description: 'A rate like "1gbit", "100mbit", "500kbit" (bits per second once parsed).' });
+
 const netnsLayout = {
     backends: z
       .int()
@@ -254,6 +285,10 @@ const netnsLayout = {
       .max(16)
       .default(1)
       .meta({ description: 'nginx worker processes per backend.' }),
+    linkRate: LinkRate.optional().meta({
+      description:
+        'Shape every veth link (client–LB, LB–switch, switch–backends) to this rate in both directions with a tbf qdisc, e.g. "1gbit" or "100mbit"; unset: veth speed (as fast as the CPUs go). Not with qemu placement per-role.',
+    }),
 };
 
 export const NetnsTopologySpec = z
@@ -285,6 +320,11 @@ export const QemuTopologySpec = z
         description:
           'one-guest: the whole netns topology inside one guest (cheap). per-role: a guest each for the client, the LB and every backend, linked by qemu datagram sockets (the LB bridges the backend links).',
       }),
+  })
+  // Per-role guests are linked by qemu sockets, not by the veths linkRate shapes.
+  .refine((t) => t.placement !== 'per-role' || t.linkRate === undefined, {
+    path: ['linkRate'],
+    message: 'linkRate shapes the veth links of placement one-guest; per-role guests are linked by qemu sockets it does not shape — remove linkRate or use placement: one-guest',
   })
   .meta({ description: 'The topology on qemu guests (image from vm-images/, cached): all in one guest, or one guest per role.' });
 
@@ -334,6 +374,48 @@ export const BaremetalTopologySpec = z
 
 export const TopologySpec = z.discriminatedUnion('kind', [NetnsTopologySpec, QemuTopologySpec, BaremetalTopologySpec]);
 export type TopologySpec = z.output<typeof TopologySpec>;
+
+const SYSCTL_KEY = /^net\.[a-z0-9_.-]+$/;
+/** ethtool -K short names (harness/run/tuning.ts maps them to `ethtool -k` feature names). */
+const OFFLOADS = ['gro', 'gso', 'tso', 'lro', 'rx', 'tx', 'sg', 'rxvlan', 'txvlan', 'ntuple', 'rxhash'];
+const CpuMask = z.string().regex(/^[0-9a-fA-F,]+$/, { message: 'a hex CPU mask as sysfs takes it, e.g. "3" for CPUs 0 and 1' });
+
+export const TuningProfile = z
+  .strictObject({
+    name: z
+      .string()
+      .regex(/^[A-Za-z0-9][A-Za-z0-9_.-]*$/, { message: 'use letters, digits, ".", "_" and "-" (it becomes part of point ids)' })
+      .meta({ description: 'Names the profile in point ids and charts: "rps", "no-gro".' }),
+    sysctls: z
+      .record(z.string(), z.union([z.number(), z.string()]))
+      .superRefine((o, ctx) => {
+        // Only network settings: a benchmark profile has no business changing the rest of the kernel.
+        for (const k of Object.keys(o)) if (!SYSCTL_KEY.test(k)) ctx.addIssue({ code: 'custom', path: [k], message: `${k}: expected a network sysctl such as "net.core.netdev_max_backlog"` });
+      })
+      .optional()
+      .meta({ description: 'Set on the LB node before the point, restored after: {net.core.netdev_budget: 600}. Keys the kernel keeps per host rather than per namespace are set (and restored) host-wide.' }),
+    offloads: z
+      .record(z.string(), z.enum(['on', 'off']))
+      .superRefine((o, ctx) => {
+        for (const k of Object.keys(o)) if (!OFFLOADS.includes(k)) ctx.addIssue({ code: 'custom', path: [k], message: `${k}: not an offload lbbench sets; write one of ${OFFLOADS.join(', ')}` });
+      })
+      .optional()
+      .meta({ description: "ethtool -K on the LB node's interfaces: {gro: off, tso: off}." }),
+    rps: z
+      .strictObject({
+        cpus: CpuMask.meta({ description: 'rps_cpus of every receive queue of the LB node (hex mask).' }),
+        flowEntries: z.int().min(0).max(1 << 20).optional().meta({ description: 'RFS: rps_sock_flow_entries (host-wide) and rps_flow_cnt per queue; 0 or absent: RPS without RFS.' }),
+      })
+      .optional()
+      .meta({ description: 'Receive packet steering on the LB node.' }),
+    xps: CpuMask.optional().meta({ description: 'xps_cpus of every transmit queue of the LB node (hex mask).' }),
+    conntrack: z
+      .boolean()
+      .optional()
+      .meta({ description: "false: the LB node's traffic skips conntrack (NOTRACK in the raw table). Not for LBs that need it (iptables-dnat, nftables, nfqueue with state: conntrack)." }),
+  })
+  .meta({ description: 'A named set of host settings on the LB node, applied before a point and restored after.' });
+export type TuningProfile = z.output<typeof TuningProfile>;
 
 export const SweepSpec = z
   .strictObject({
@@ -409,7 +491,7 @@ export const ScenarioSpec = z
     description: z.string().optional().meta({ description: 'Free text shown in reports.' }),
     topology: z
       .union([z.string().min(1), TopologySpec])
-      .default('netns-basic')
+      .prefault('netns-basic')
       .meta({
         description:
           'A topology name (topologies/<name>.yaml), a .yaml path relative to this file, or an inline map.',
@@ -434,6 +516,27 @@ export const ScenarioSpec = z
       description:
         'CPU pinning: "auto" puts the generator on the last CPU and servers on the rest; "off"; or explicit lists.',
     }),
+    tuning: z
+      .array(TuningProfile)
+      .default([])
+      .refine((ps) => new Set(ps.map((p) => p.name)).size === ps.length, { message: 'two tuning profiles share a name; give each its own' })
+      .meta({
+        description:
+          'Tuning profiles, a sweep axis: every point is measured once per profile (params.tuning = its name), each applied to the LB node before the point and restored after. Empty: the host as it is. A profile with only a name changes nothing (the baseline).',
+      }),
+    samplers: z
+      .union([
+        z.literal(false),
+        z.strictObject({
+          interval: Duration.prefault('1s').meta({ description: 'Time between snapshots (at least 0.2s).' }),
+        }),
+      ])
+      .prefault({})
+      .refine((v) => v === false || v.interval >= 0.2, { message: 'a sampler interval below 0.2s costs more than it tells; write "1s" or "0.5s"' })
+      .meta({
+        description:
+          'CPU (host, per process, with runqueue wait), interface, conntrack and socket counters on the client, the LB node and up to 8 backends during every measurement, and the bottleneck verdict from them; false: off.',
+      }),
     settle: Duration.prefault('1s').meta({
       description: 'Pause before each repetition until the 1-minute load average falls, at most this long.',
     }),

@@ -8,6 +8,7 @@ import type { Teardown } from '../teardown.ts';
 import { ConfigError, ProvisionError } from '../errors.ts';
 import { PLAN, NAME_PREFIX } from './address-plan.ts';
 import { parseStubStatus } from './stub-status.ts';
+import { formatRate, shapeLinks } from './shaping.ts';
 import { WORK_ROOT, writeOwner } from './leftovers.ts';
 import type { BackendNode, LbNode, Node, Topology } from './types.ts';
 import {
@@ -21,6 +22,8 @@ import {
 export interface NetnsTopologyOptions {
   backends: number;
   backendWorkers: number;
+  /** Bits per second every veth link is shaped to (both ends' egress); unset: unshaped. */
+  linkRate?: number;
   /** CPUs for backend servers (taskset list). */
   serverCpus?: string;
   runId?: string;
@@ -38,6 +41,8 @@ export interface RunTopology extends Topology {
   killBackends?(names: string[]): Promise<void>;
   /** Start killed backend servers again. */
   startBackends?(names: string[]): Promise<void>;
+  /** Bits per second lbbench shaped every link to (topology.linkRate); absent: unshaped. */
+  linkRate?: number;
 }
 export type NetnsTopology = RunTopology;
 
@@ -123,21 +128,13 @@ export async function buildNetnsTopology(
   // Each veth is created under names unique on the root host and renamed inside its namespace:
   // older kernels (Debian 12's 6.1, in a guest) check the new name against the creating
   // namespace, where the guest's own eth0 already exists.
-  const links: [string, string, string, string][] = [
-    [ns.client, 'eth0', ns.lb, 'eth0'],
-    [ns.lb, 'eth1', ns.sw, 'lb0'],
-    ...ns.be.map((b, i): [string, string, string, string] => [b, 'eth0', ns.sw, `be${i}`]),
-  ];
+  const links = netnsLinks(ns);
   const tmp = (i: number, end: 'a' | 'b') => `lbbt${id4}${i}${end}`.slice(0, 15);
   await runBatch(root, null, [
     ...all.map((n) => `netns add ${n}`),
     ...links.map(([a, , b], i) => `link add ${tmp(i, 'a')} netns ${a} type veth peer name ${tmp(i, 'b')} netns ${b}`),
   ]);
-  const renames = new Map<string, string[]>();
-  links.forEach(([a, an, b, bn], i) => {
-    renames.set(a, [...(renames.get(a) ?? []), `link set ${tmp(i, 'a')} name ${an}`]);
-    renames.set(b, [...(renames.get(b) ?? []), `link set ${tmp(i, 'b')} name ${bn}`]);
-  });
+  const renames = linkEnds(links, (dev, i, end) => `link set ${tmp(i, end)} name ${dev}`);
   await Promise.all([...renames].map(([n, lines]) => runBatch(root, n, lines)));
 
   const vip = PLAN.vip(0);
@@ -187,6 +184,10 @@ export async function buildNetnsTopology(
     ]),
   ];
   await Promise.all(perNs.map(([n, lines]) => runBatch(root, n, lines)));
+  if (opts.linkRate) {
+    await shapeLinks(root, linkEnds(links), opts.linkRate);
+    log(`links shaped to ${formatRate(opts.linkRate)}`);
+  }
   await Promise.all([
     setSysctls(root, ns.client, [...SYSCTLS.common, ...SYSCTLS.client]),
     setSysctls(root, ns.lb, [...SYSCTLS.common, ...SYSCTLS.lb]),
@@ -244,6 +245,7 @@ export async function buildNetnsTopology(
     root,
     workDir,
     namespaces: all,
+    linkRate: opts.linkRate,
     async directReturn(list, td) {
       // A leg of the client on the backend bridge (made once per LB, with its teardown); only the
       // given backends route replies over it.
@@ -260,6 +262,8 @@ export async function buildNetnsTopology(
         // would otherwise point at the last one's MAC for seconds.
         await runBatch(root, ns.client, [`link set ${a} name ret0`, `link set ret0 address ${RETURN_LEG_MAC}`, `addr add ${PLAN.clientReturnIp}/24 dev ret0`, 'link set ret0 up']);
         await runBatch(root, ns.sw, [`link set ${b} name cl0`, 'link set cl0 master br0', 'link set cl0 up']);
+        // A link like the others: DSR replies must not bypass the rate the forward path has.
+        if (opts.linkRate) await shapeLinks(root, linkEnds([[ns.client, 'ret0', ns.sw, 'cl0']]), opts.linkRate);
       }
       await Promise.all(
         list.map(async (be) => {
@@ -315,6 +319,28 @@ export async function remoteBackendRequests(root: Host, sockets: string[]): Prom
   const pages = out.split('--lbbench--\n').slice(0, sockets.length);
   if (pages.length !== sockets.length) throw new ProvisionError(`read ${pages.length} of ${sockets.length} backend counters on ${root.name}`);
   return pages.map((p) => parseStubStatus(p).requests);
+}
+
+/** A veth link: [namespace, device] at one end, [namespace, device] at the other. */
+export type Link = [string, string, string, string];
+
+/** Pure: the topology's veth links; the switch's ends are named after what they lead to. */
+export function netnsLinks(ns: { client: string; lb: string; sw: string; be: string[] }): Link[] {
+  return [
+    [ns.client, 'eth0', ns.lb, 'eth0'],
+    [ns.lb, 'eth1', ns.sw, 'lb0'],
+    ...ns.be.map((b, i): Link => [b, 'eth0', ns.sw, `be${i}`]),
+  ];
+}
+
+/** Pure: both ends of every link grouped by namespace, each end as `f` makes it (default: the device). */
+export function linkEnds<T = string>(links: Link[], f: (dev: string, i: number, end: 'a' | 'b') => T = (dev) => dev as T): Map<string, T[]> {
+  const ends = new Map<string, T[]>();
+  links.forEach(([a, an, b, bn], i) => {
+    ends.set(a, [...(ends.get(a) ?? []), f(an, i, 'a')]);
+    ends.set(b, [...(ends.get(b) ?? []), f(bn, i, 'b')]);
+  });
+  return ends;
 }
 
 async function runBatch(root: Host, ns: string | null, lines: string[]): Promise<void> {

@@ -13,6 +13,7 @@ import { buildBaremetalTopology } from './baremetal.ts';
 import { PLAN } from './address-plan.ts';
 import { buildNetnsTopology } from './netns.ts';
 import { WORK_ROOT } from './leftovers.ts';
+import { linkFacts } from './shaping.ts';
 import type { Site } from './site.ts';
 
 type QemuTopology = Extract<Scenario['topology'], { kind: 'qemu' }>;
@@ -43,6 +44,7 @@ export async function openQemuSite(
     cpus: topology.guest.cpus,
     facts: {
       topology: 'qemu',
+      ...linkFacts(topology),
       guest: {
         accel: g.accel,
         accelReason: g.accelReason,
@@ -54,7 +56,7 @@ export async function openQemuSite(
         imageBuiltAt: image.builtAt,
       },
     },
-    build: (o, td) => buildNetnsTopology({ ...o, backendWorkers: topology.backendWorkers, root: g.host }, td),
+    build: (o, td) => buildNetnsTopology({ ...o, backendWorkers: topology.backendWorkers, linkRate: topology.linkRate, root: g.host }, td),
   };
 }
 

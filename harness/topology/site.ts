@@ -9,6 +9,7 @@ import type { Scenario } from '../scenario/schema.ts';
 import { buildNetnsTopology, type RunTopology } from './netns.ts';
 import { buildBaremetalTopology, connectAll } from './baremetal.ts';
 import { openQemuSite } from './qemu-site.ts';
+import { linkFacts } from './shaping.ts';
 
 export interface BuildOptions {
   backends: number;
@@ -44,8 +45,8 @@ export async function openSite(
       return {
         root,
         cpus: await countCpus(root),
-        facts: { topology: 'netns' },
-        build: (o, td) => buildNetnsTopology({ ...o, backendWorkers: topology.backendWorkers, root }, td),
+        facts: { topology: 'netns', ...linkFacts(topology) },
+        build: (o, td) => buildNetnsTopology({ ...o, backendWorkers: topology.backendWorkers, linkRate: topology.linkRate, root }, td),
       };
     }
     case 'baremetal': {

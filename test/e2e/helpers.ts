@@ -48,9 +48,9 @@ export function processesMentioning(needle: string): number[] {
 
 /**
  * Writes a scenario into a fresh directory and runs it through the CLI's `run`, as a user would;
- * returns what it printed and the result it wrote (undefined when none was written).
+ * returns what it printed and the result it wrote, and its directory (undefined when none was written).
  */
-export async function runScenarioCli(lines: string[], extraArgs: string[] = []): Promise<{ code: number; out: string; work: string; raw?: any; result?: RunResult }> {
+export async function runScenarioCli(lines: string[], extraArgs: string[] = []): Promise<{ code: number; out: string; work: string; dir?: string; raw?: any; result?: RunResult }> {
   const work = await mkdtemp(join(tmpdir(), 'lbb-e2e-'));
   await writeFile(join(work, 's.yaml'), lines.join('\n') + '\n');
   const out: string[] = [];
@@ -61,5 +61,5 @@ export async function runScenarioCli(lines: string[], extraArgs: string[] = []):
   const runs = await readdir(join(work, 'results')).catch(() => [] as string[]);
   if (!runs.length) return { code, out: out.join('\n'), work };
   const dir = join(work, 'results', runs[0]!);
-  return { code, out: out.join('\n'), work, raw: JSON.parse(await readFile(join(dir, 'result.json'), 'utf8')), result: await readResult(dir) };
+  return { code, out: out.join('\n'), work, dir, raw: JSON.parse(await readFile(join(dir, 'result.json'), 'utf8')), result: await readResult(dir) };
 }

@@ -73,6 +73,21 @@ test('points are matched by LB and params; different hosts are warned about', as
   assert.notEqual(pointKey(a.points[0]!), pointKey(b.points[0]!));
 });
 
+test('different topologies are warned about, key by key, with the remedy', async () => {
+  const a = await scaled({});
+  assert.deepEqual(environmentWarnings(a, await scaled({})), []);
+  const b = await scaled({});
+  b.scenario = { ...b.scenario, topology: { ...(b.scenario.topology as object), linkRate: 20_000_000, backendWorkers: 2 } };
+  assert.deepEqual(environmentWarnings(a, b), [
+    'topology backendWorkers differs: 1 vs 2 — the runs measured different topologies; run both on the same one unless the topology is what you compare',
+    'topology linkRate differs: unset vs 20000000 — the runs measured different topologies; run both on the same one unless the topology is what you compare',
+  ]);
+  // A result without a recorded topology (or with a name only) is not a crash.
+  const c = await scaled({});
+  c.scenario = {};
+  assert.equal(environmentWarnings(a, c).length, 3);
+});
+
 test('outputs: table, markdown and the documented JSON shape', async () => {
   const { comparisons } = compareRuns(await scaled({}), await scaled({ 'nginx-l7': 0.8 }));
   const report = { base: 'A', candidate: 'B', verdict: overallVerdict(comparisons), comparisons, warnings: [] };

@@ -320,7 +320,7 @@ test('summaryTable: aligned plain-text columns for the terminal', async () => {
   const text = summaryTable(r);
   const lines = text.split('\n');
   assert.match(lines[0]!, /^l7-scaling · run 20250614-091203-7f3a · complete$/);
-  assert.match(lines[1]!, /^LB\s+backends\s+req\/s\s+min–max\s+CV%\s+p50 ms\s+p99 ms\s+errors\s+reps\s+notes$/);
+  assert.match(lines[1]!, /^LB\s+backends\s+req\/s\s+min–max\s+CV%\s+p50 ms\s+p99 ms\s+errors\s+reps\s+vs router\s+limit\s+CPU-s\/M\s+notes$/);
   const rule = lines[2]!;
   assert.match(rule, /^[- ]+$/);
   const gaps = [...rule].flatMap((c, i) => (c === ' ' ? [i] : []));
@@ -333,6 +333,14 @@ test('summaryTable: aligned plain-text columns for the terminal', async () => {
   assert.match(body[0]!, /FAILED: boom$/);
   assert.ok(body.some((l) => l.startsWith('haproxy-http') && l.includes('3 request errors')));
   assert.doesNotMatch(text, /partial/);
+  // Every LB against the plain router of the same run, at the same backend count.
+  const rows = summaryRows(r);
+  for (const row of rows) {
+    const router = rows.find((x) => x.lbKind === 'router' && x.backends === row.backends)!;
+    if (row.lbKind === 'router') assert.equal(row.vsBaseline, undefined);
+    else assert.ok(Math.abs(row.vsBaseline! - row.rps.median / router.rps.median) < 1e-12, row.pointId);
+  }
+  assert.match(body.find((l) => l.startsWith('nginx-l7'))!, /\s30%$/);
   r.status = 'failed';
   assert.match(summaryTable(r), /results are partial/);
 });

@@ -97,6 +97,16 @@ describe('valid scenarios', () => {
     assert.deepEqual([s.load.duration, s.load.warmup, s.load.timeout, s.settle], [120, 0.5, 1.5, 3]);
   });
 
+  test('linkRate: bits per second, in the units tc reads, for netns and qemu one-guest', async () => {
+    const rate = async (topology: string) => (await parseScenarioText(MINIMAL + `topology: ${topology}\n`, 's.yaml', { projectRoot: root })).topology as { linkRate?: number };
+    assert.equal((await rate('{kind: netns, linkRate: 1gbit}')).linkRate, 1e9);
+    assert.equal((await rate('{kind: netns, linkRate: 100mbit}')).linkRate, 100e6);
+    assert.equal((await rate('{kind: netns, linkRate: 2.5Mbit}')).linkRate, 2.5e6);
+    assert.equal((await rate('{kind: netns, linkRate: 500kbit}')).linkRate, 500e3);
+    assert.equal((await rate('{kind: qemu, linkRate: 20mbit}')).linkRate, 20e6);
+    assert.equal('linkRate' in (await rate('{kind: netns}')), false, 'unset: unshaped');
+  });
+
   test('topology.backends follows the largest swept count unless set', async () => {
     const swept = await parseScenarioText(MINIMAL + 'sweep: {backends: [2, 8, 4]}\n', 's.yaml', { projectRoot: root });
     assert.equal(swept.topology.backends, 8);
@@ -167,7 +177,7 @@ describe('every shipped file validates', () => {
 describe('invalid scenarios: every problem, with file:line:col and what to write', () => {
   test('unknown top-level key', async () => {
     await assertProblems(MINIMAL + 'repetition: 3\n', [
-      's.yaml:4:1: repetition: unknown key "repetition"; valid keys: name, description, topology, loadBalancers, sweep, load, events, repetitions, cpus, settle, thresholds, unavailable, output; did you mean repetitions?',
+      's.yaml:4:1: repetition: unknown key "repetition"; valid keys: name, description, topology, loadBalancers, sweep, load, events, repetitions, cpus, tuning, samplers, settle, thresholds, unavailable, output; did you mean repetitions?',
     ]);
   });
 
@@ -332,7 +342,7 @@ describe('invalid scenarios: every problem, with file:line:col and what to write
     const file = join(root, 'topologies', 'broken.yaml');
     await assertProblems(MINIMAL + 'topology: broken\nrepetitions: 0\n', [
       's.yaml:5:14: repetitions: must be at least 1, got 0',
-      `${file}:2:1: backend: unknown key "backend"; valid keys: kind, backends, backendWorkers; did you mean backends?`,
+      `${file}:2:1: backend: unknown key "backend"; valid keys: kind, backends, backendWorkers, linkRate; did you mean backends?`,
       `${file}:3:17: backendWorkers: must be at least 1, got 0`,
     ]);
     await assertProblems(MINIMAL + 'topology: empty\n', [
@@ -343,10 +353,22 @@ describe('invalid scenarios: every problem, with file:line:col and what to write
   test('inline topology with a wrong key or type', async () => {
     await assertProblems(MINIMAL + 'topology: {kind: vm, workers: 2}\n', ['s.yaml:4:18: topology.kind: unknown kind "vm"; valid kinds: netns, qemu, baremetal']);
     await assertProblems(MINIMAL + 'topology: {kind: netns, workers: 2}\n', [
-      's.yaml:4:25: topology.workers: unknown key "workers"; valid keys: kind, backends, backendWorkers',
+      's.yaml:4:25: topology.workers: unknown key "workers"; valid keys: kind, backends, backendWorkers, linkRate',
     ]);
     await assertProblems(MINIMAL + 'topology: 5\n', [
       's.yaml:4:11: topology: expected a string or a map with "kind:" (one of netns, qemu, baremetal), got 5',
+    ]);
+  });
+
+  test('linkRate: what to write instead, placed on the value', async () => {
+    const at = (v: string) => problemsOf(MINIMAL + `topology: {kind: netns, linkRate: ${v}}\n`);
+    assert.deepEqual(await at('100mbps'), ['s.yaml:4:35: topology.linkRate: "mbps" is bytes per second in tc; write the rate in bits: "800mbit", got "100mbps"']);
+    assert.deepEqual(await at('fast'), ['s.yaml:4:35: topology.linkRate: expected a link rate like "1gbit", "100mbit", "20mbit" or "500kbit", got "fast"']);
+    assert.deepEqual(await at('10mb'), ['s.yaml:4:35: topology.linkRate: unknown unit "mb"; write bit, kbit, mbit or gbit, e.g. "100mbit", got "10mb"']);
+    assert.deepEqual(await at('50kbit'), ['s.yaml:4:35: topology.linkRate: a link rate must lie between "100kbit" and "100gbit", got "50kbit"']);
+    assert.deepEqual(await at('1000'), ['s.yaml:4:35: topology.linkRate: expected a link rate such as "1gbit", "100mbit" or "500kbit", got 1000']);
+    assert.deepEqual(await problemsOf(MINIMAL + 'topology: {kind: qemu, placement: per-role, linkRate: 1gbit}\n'), [
+      's.yaml:4:55: topology.linkRate: linkRate shapes the veth links of placement one-guest; per-role guests are linked by qemu sockets it does not shape — remove linkRate or use placement: one-guest, got "1gbit"',
     ]);
   });
 
@@ -367,7 +389,7 @@ describe('invalid scenarios: every problem, with file:line:col and what to write
 
   test('a document that is not a map', async () => {
     await assertProblems('- kind: router\n', [
-      's.yaml:1:1: (top level): expected a map (keys: name, description, topology, loadBalancers, sweep, load, events, repetitions, cpus, settle, thresholds, unavailable, output), got a list',
+      's.yaml:1:1: (top level): expected a map (keys: name, description, topology, loadBalancers, sweep, load, events, repetitions, cpus, tuning, samplers, settle, thresholds, unavailable, output), got a list',
     ]);
   });
 

@@ -65,6 +65,42 @@ test('generator: what arrived at the backends against what trafgen sent', async 
   assert.deepEqual(m.perBackend, { be0: 300000, be1: 250000 });
 });
 
+test('attach: a FIFO on the client for the point; on a shaped topology the tbf comes back after', async () => {
+  const attachOn = async (linkRate?: number) => {
+    const cmds: string[] = [];
+    const host = {
+      name: 'fake',
+      exec: async (argv: string[]) => {
+        cmds.push(argv.join(' '));
+        return { stdout: argv[0] === 'cat' ? 'aa:bb:cc:dd:ee:ff\n' : '', stderr: '', code: 0 };
+      },
+    } as never;
+    const steps: [string, () => Promise<unknown>][] = [];
+    await trafgen.attach!({
+      topo: { lb: { host, clientIf: 'eth0' }, client: { host, ip: '198.18.0.2' }, linkRate } as never,
+      backends: [],
+      endpoint: { ip: '198.18.100.1', port: 80 },
+      load: {} as never,
+      teardown: { add: (label: string, undo: () => Promise<unknown>) => steps.push([label, undo]) } as never,
+      workDir: '/w',
+    });
+    const attached = cmds.filter((c) => c.startsWith('tc '));
+    cmds.length = 0;
+    for (const [, undo] of steps) await undo();
+    return { attached, labels: steps.map(([l]) => l), undone: cmds };
+  };
+  assert.deepEqual(await attachOn(), {
+    attached: ['tc qdisc replace dev eth0 root pfifo limit 1000'],
+    labels: ['client0: eth0 back to noqueue'],
+    undone: ['tc qdisc del dev eth0 root'],
+  });
+  assert.deepEqual(await attachOn(20e6), {
+    attached: ['tc qdisc replace dev eth0 root pfifo limit 1000'],
+    labels: ['client0: eth0 shaped again'],
+    undone: ['tc qdisc replace dev eth0 root tbf rate 20000000bit burst 25000 latency 50ms'],
+  });
+});
+
 test('trafgen argv: bounded by timeout -s INT, one thread, pinned', () => {
   assert.deepEqual(trafgen.buildArgv({ load: {} as never, target: { ip: '198.18.100.1', port: 80, path: '/' }, durationS: 3, workDir: '/w', cpus: '1' }), [
     'taskset', '-c', '1', 'timeout', '-s', 'INT', '3', 'trafgen', '--dev', 'eth0', '--conf', '/w/trafgen-syn.cfg', '-P', '1', '-q',
