@@ -960,10 +960,95 @@ export function cpuSpec(result: RunResult): TopLevelSpec | null {
   } as TopLevelSpec;
 }
 
+// ---------------------------------------------------------------- (h) CPU cost, and load with CPU over time
+
+export interface CpuCostDatum {
+  series: string;
+  backends: number;
+  cpuPerMillion: number;
+}
+
+export function cpuCostData(result: RunResult): CpuCostDatum[] {
+  const label = seriesLabeler(result);
+  return result.points.filter((p) => measured(p) && p.cpuPerMillion !== undefined).map((p) => ({ series: label(p), backends: p.params.backends, cpuPerMillion: p.cpuPerMillion! }));
+}
+
+export function cpuCostSpec(result: RunResult): TopLevelSpec | null {
+  const values = cpuCostData(result);
+  if (!values.length) return null;
+  const unit = rateUnit(result) === 'req/s' ? 'requests' : rateUnit(result) === 'conn/s' ? 'connections' : 'packets';
+  return {
+    $schema: SCHEMA,
+    title: { text: `CPU cost per million ${unit}`, subtitle: 'CPU-seconds on the LB node, median over repetitions; where the LB\'s own cost can be told apart' },
+    width: WIDTH,
+    height: HEIGHT - 80,
+    data: { values },
+    mark: { type: 'bar' },
+    encoding: {
+      x: { field: 'backends', type: 'ordinal', title: 'Backends (count)', axis: { labelAngle: 0 } },
+      xOffset: { field: 'series', type: 'nominal' },
+      y: { field: 'cpuPerMillion', type: 'quantitative', title: `CPU-seconds per million ${unit}` },
+      color: colorEnc(result),
+    },
+  } as TopLevelSpec;
+}
+
+export interface LoadCpuDatum {
+  series: string;
+  t: number;
+  /** "packets/s in (LB)" or "CPU busy (cores)". */
+  measure: string;
+  value: number;
+}
+
+const LOAD_MEASURE = "packets/s into the LB node";
+const CPU_MEASURE = 'CPU busy (cores)';
+
+/**
+ * Per series at its largest backend count, the first sampled repetition second by second: the
+ * packets arriving on the LB node's busiest interface, and the CPUs busy. Whatever the generator,
+ * packets are what every datapath handles.
+ */
+export function loadCpuData(result: RunResult): LoadCpuDatum[] {
+  const out: LoadCpuDatum[] = [];
+  for (const { series, point } of largestPerSeries(result, (p) => p.repetitions.some((r) => r.samples?.lb?.length))) {
+    const lb = point.repetitions.find((r) => r.samples?.lb?.length)!.samples!.lb!;
+    const names = [...new Set(lb.flatMap((x) => Object.keys(x.ifaces)))];
+    const busiest = names.sort((a, b) => lb.reduce((s, x) => s + (x.ifaces[b]?.rxPps ?? 0), 0) - lb.reduce((s, x) => s + (x.ifaces[a]?.rxPps ?? 0), 0))[0];
+    for (const x of lb) {
+      if (busiest) out.push({ series, t: x.t, measure: LOAD_MEASURE, value: x.ifaces[busiest]?.rxPps ?? 0 });
+      out.push({ series, t: x.t, measure: CPU_MEASURE, value: x.cpu.busy });
+    }
+  }
+  return out;
+}
+
+export function loadCpuSpec(result: RunResult): TopLevelSpec | null {
+  const values = loadCpuData(result);
+  if (!values.some((v) => v.measure === LOAD_MEASURE)) return null;
+  return {
+    $schema: SCHEMA,
+    title: { text: 'Load and CPU over time', subtitle: 'first sampled repetition, each LB at its largest backend count; one point per sampler interval' },
+    data: { values },
+    facet: { row: { field: 'measure', type: 'nominal', title: null, sort: [LOAD_MEASURE, CPU_MEASURE], header: { labelAngle: 0, labelAlign: 'left' } } },
+    resolve: { scale: { y: 'independent' } },
+    spec: {
+      width: WIDTH,
+      height: 140,
+      mark: { type: 'line', point: true, strokeWidth: 2 },
+      encoding: {
+        x: { field: 't', type: 'quantitative', title: 'Seconds since sampling started' },
+        y: { field: 'value', type: 'quantitative', title: null },
+        color: colorEnc(result),
+      },
+    },
+  } as TopLevelSpec;
+}
+
 // ---------------------------------------------------------------- all charts
 
 export interface Chart {
-  id: 'throughput' | 'packet-rate' | 'latency-cdf' | 'distribution' | 'connections-over-time' | 'event-loss' | 'cpu';
+  id: 'throughput' | 'packet-rate' | 'latency-cdf' | 'distribution' | 'connections-over-time' | 'event-loss' | 'cpu' | 'cpu-cost' | 'load-cpu';
   title: string;
   caption: string;
   spec: TopLevelSpec;
@@ -1049,6 +1134,28 @@ export function charts(result: RunResult): Chart[] {
         'On the netns topology every role shares the host\'s CPUs, so the bars are the whole host: a kernel datapath shows up as softirq wherever the packet was, a user-space LB as its processes. ' +
         'A generator tick near its thread count means the generator, not the LB, set the rate (see Limit in the summary).',
       spec: cpu,
+    });
+  }
+  const cost = cpuCostSpec(result);
+  if (cost) {
+    out.push({
+      id: 'cpu-cost',
+      title: 'CPU cost per million',
+      caption:
+        "CPU-seconds the LB node spent per million units of the run's rate, median over repetitions: for user-space LBs their own processes, for an LB node with CPUs of its own all of them. " +
+        "Kernel datapaths on the one-host netns topology have no bar: their cost is softirq time on whichever CPU the packet was, shared with every other role.",
+      spec: cost,
+    });
+  }
+  const lc = loadCpuSpec(result);
+  if (lc) {
+    out.push({
+      id: 'load-cpu',
+      title: 'Load and CPU over time',
+      caption:
+        "Packets per second arriving on the LB node's busiest interface and the CPUs busy, per sampler interval, during each LB's first sampled repetition at its largest backend count. " +
+        'A rate that stops growing while CPU sits at the host\'s CPU count is a CPU-bound host; a dip in both is a stall (a reload, an event).',
+      spec: lc,
     });
   }
   const tl = connectionTimelineSpec(result);

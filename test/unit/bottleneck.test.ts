@@ -11,7 +11,7 @@ import { bottleneckOf, cpuPerMillion } from '../../harness/sampler/point.ts';
 import { parseSamplerOutput } from '../../harness/sampler/proc.ts';
 import { samplesOf } from '../../harness/sampler/series.ts';
 import { readResult } from '../../harness/results/reader.ts';
-import { charts, cpuData, cpuSpec, linkCeiling, rateOf, summaryRows, throughputSpec } from '../../harness/report/specs.ts';
+import { charts, cpuCostData, cpuCostSpec, cpuData, cpuSpec, linkCeiling, loadCpuData, loadCpuSpec, rateOf, summaryRows, throughputSpec } from '../../harness/report/specs.ts';
 import { limitText } from '../../harness/report/html.ts';
 
 const sampled = (name: string) => samplesOf(parseSamplerOutput(readFileSync(new URL(`../fixtures/sampler/${name}`, import.meta.url), 'utf8')));
@@ -131,4 +131,23 @@ test('link ceiling: linkRate over the measured bits per request, drawn on the th
   assert.match(charts(r).find((x) => x.id === 'throughput')!.caption, /dashed red line is the link's ceiling/);
   // Without a link rate there is no ceiling.
   assert.equal(linkCeiling(await readResult(RUN)), undefined);
+});
+
+test('report: CPU cost per million and load with CPU over time, from the samples', async () => {
+  const r = await readResult(RUN);
+  assert.deepEqual(cpuCostData(r).map((d) => d.series), ['nginx-l4'], 'only the user-space LB has a measurable cost on one host');
+  assert.ok(cpuCostData(r)[0]!.cpuPerMillion === r.points.find((p) => p.lb.kind === 'nginx')!.cpuPerMillion);
+  const lc = loadCpuData(r);
+  for (const series of ['router', 'nginx-l4', 'xdp']) {
+    const pps = lc.filter((d) => d.series === series && d.measure.startsWith('packets'));
+    const cpu = lc.filter((d) => d.series === series && d.measure.startsWith('CPU'));
+    assert.ok(pps.length >= 2 && pps.length === cpu.length, series);
+    assert.ok(pps.some((d) => d.value > 1000), `${series}: thousands of packets/s arrived at the LB`);
+    for (const d of cpu) assert.ok(d.value >= 0 && d.value <= r.host.cpus + 0.05);
+  }
+  for (const spec of [cpuCostSpec(r)!, loadCpuSpec(r)!]) compile(spec);
+  assert.deepEqual(charts(r).map((c) => c.id), ['throughput', 'latency-cdf', 'distribution', 'cpu', 'cpu-cost', 'load-cpu']);
+  // A result without samples has none of the CPU charts.
+  const plain = await readResult(new URL('../fixtures/results/synthetic-run.json', import.meta.url).pathname);
+  assert.ok(!charts(plain).some((c) => c.id.startsWith('cpu') || c.id === 'load-cpu'));
 });
