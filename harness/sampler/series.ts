@@ -59,6 +59,9 @@ function parseTick(t: Tick): Parsed {
   }
   const pids: Parsed['pids'] = {};
   for (const [pid, text] of Object.entries(t.pids)) {
+    // A process that exited between the sampler's check and its cat leaves an empty section: it is
+    // gone from this snapshot, like one the sampler never saw. Anything else must parse.
+    if (!text.trim()) continue;
     const p = parseProcSection(text);
     pids[Number(pid)] = { comm: p.comm, jiffies: p.utime + p.stime, waitNs: p.waitNs };
   }

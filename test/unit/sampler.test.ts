@@ -50,6 +50,14 @@ test('sampler: a snapshot cut short by stopping the sampler is dropped; garbage 
   assert.throws(() => parseSamplerOutput(BUSY.replace('@@end', '')), /has no @@end/);
   assert.throws(() => parseSamplerOutput('@@tick soon\n@@end\n'), /@@tick: expected a number/);
   assert.deepEqual(parseSamplerOutput(''), []);
+  // A process that exited mid-snapshot (section header, then nothing) is simply absent from it.
+  const vanished = BUSY.replace(/(@@pid (\d+)\n)[^\n]*\n/, '$1');
+  const s = samplesOf(parseSamplerOutput(vanished));
+  assert.equal(s.length, 2);
+  assert.deepEqual(s[0]!.procs, {}, 'no rate for the interval it vanished from');
+  assert.equal(Object.keys(s[1]!.procs).length, 1);
+  // Half a stat line is still garbage.
+  assert.throws(() => samplesOf(parseSamplerOutput(BUSY.replace(/(@@pid \d+\n)[^\n]*\n/, '$12555 (sh\n'))), ParseError);
   // A /proc file mangled in transit fails the interval rather than reading as zero.
   const mangled = BUSY.replace(/^cpu {2}\d+/m, 'cpu  x');
   assert.throws(() => samplesOf(parseSamplerOutput(mangled)), /\/proc\/stat cpu user: expected a number/);
