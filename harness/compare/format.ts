@@ -11,9 +11,13 @@ export interface CompareReport {
   warnings: string[];
 }
 
-const params = (p: Record<string, unknown>) =>
+/** A param's value as text: objects as JSON, the rest as written. */
+export const paramValue = (v: unknown) => (typeof v === 'object' ? JSON.stringify(v) : String(v));
+
+/** "backends=4 connections=32", as every output names a point. */
+export const paramsText = (p: Record<string, unknown>) =>
   Object.entries(p)
-    .map(([k, v]) => `${k}=${typeof v === 'object' ? JSON.stringify(v) : String(v)}`)
+    .map(([k, v]) => `${k}=${paramValue(v)}`)
     .join(' ');
 
 /** Values as a person reads them: 3 significant digits, thousands separated. */
@@ -25,11 +29,12 @@ export function fmtValue(x: number): string {
   return x.toPrecision(3);
 }
 
-const pct = (r: number) => (Number.isFinite(r) ? `${r >= 1 ? '+' : ''}${(100 * (r - 1)).toFixed(1)}%` : '–');
-const fmtP = (p: number) => (p < 0.001 ? '<0.001' : p.toFixed(3));
+/** A ratio as a change: 1.2 → "+20.0%". */
+export const pct = (r: number) => (Number.isFinite(r) ? `${r >= 1 ? '+' : ''}${(100 * (r - 1)).toFixed(1)}%` : '–');
+export const fmtP = (p: number) => (!Number.isFinite(p) ? '–' : p < 0.001 ? '<0.001' : p.toFixed(3));
 
 function rows(r: CompareReport): string[][] {
-  return r.comparisons.map((c) => [c.lb, params(c.params), c.metric, fmtValue(c.base), fmtValue(c.candidate), pct(c.ratio), `${pct(c.ciLow)} … ${pct(c.ciHigh)}`, fmtP(c.p), c.verdict]);
+  return r.comparisons.map((c) => [c.lb, paramsText(c.params), c.metric, fmtValue(c.base), fmtValue(c.candidate), pct(c.ratio), `${pct(c.ciLow)} … ${pct(c.ciHigh)}`, fmtP(c.p), c.verdict]);
 }
 
 const HEADER = ['LB', 'params', 'metric', 'base', 'candidate', 'change', '95% CI', 'p', 'verdict'];
@@ -48,9 +53,13 @@ export function formatTable(r: CompareReport): string {
   ].join('\n');
 }
 
+/** Run-level warnings, then each comparison's (once each, named by LB and metric). */
+export function allWarnings(r: CompareReport): string[] {
+  return [...r.warnings, ...new Set(r.comparisons.flatMap((c) => c.warnings.map((w) => `${c.lb} ${c.metric}: ${w}`)))];
+}
+
 function warningLines(r: CompareReport): string[] {
-  const perComparison = [...new Set(r.comparisons.flatMap((c) => c.warnings.map((w) => `${c.lb} ${c.metric}: ${w}`)))];
-  const all = [...r.warnings, ...perComparison];
+  const all = allWarnings(r);
   return all.length ? ['', 'warnings:', ...all.map((w) => `  - ${w}`)] : [];
 }
 

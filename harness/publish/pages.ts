@@ -1,6 +1,6 @@
 // The published site's own pages: the index of runs and one page per comparison. Pure: results
 // and comparisons in, HTML out (the run pages are the report's own, see report/html.ts).
-import { fmtValue, type CompareReport } from '../compare/format.ts';
+import { allWarnings, fmtP, fmtValue, paramsText, pct, type CompareReport } from '../compare/format.ts';
 import type { RunResult } from '../results/types.ts';
 import { escapeHtml, figureHtml, fmtNum, pageHtml, scenarioName, statusHtml, type PageOptions, type RenderedChart } from '../report/html.ts';
 import { largestBackends, rateUnit, summaryRows } from '../report/specs.ts';
@@ -63,13 +63,6 @@ ${comparisons.length ? `<p class="note">Each run against the one before it of th
   return pageHtml('lbbench results', body, opts);
 }
 
-const pct = (r: number) => (Number.isFinite(r) ? `${r >= 1 ? '+' : ''}${(100 * (r - 1)).toFixed(1)}%` : '–');
-const fmtP = (p: number) => (!Number.isFinite(p) ? '–' : p < 0.001 ? '<0.001' : p.toFixed(3));
-const paramText = (p: Record<string, unknown>) =>
-  Object.entries(p)
-    .map(([k, v]) => `${k}=${typeof v === 'object' ? JSON.stringify(v) : String(v)}`)
-    .join(' ');
-
 export function comparisonHtml(
   entry: Required<Pick<ComparisonEntry, 'base' | 'candidate' | 'report'>> & { baseHref: string; candidateHref: string },
   charts: RenderedChart[],
@@ -80,10 +73,10 @@ export function comparisonHtml(
   const rows = report.comparisons
     .map(
       (c) =>
-        `<tr><td>${escapeHtml(c.lb)}</td><td>${escapeHtml(paramText(c.params))}</td><td>${escapeHtml(c.metric)}</td><td class="num">${escapeHtml(fmtValue(c.base))}</td><td class="num">${escapeHtml(fmtValue(c.candidate))}</td><td class="num">${pct(c.ratio)}</td><td class="num">${pct(c.ciLow)} … ${pct(c.ciHigh)}</td><td class="num">${fmtP(c.p)}</td><td class="num">${c.n.base} / ${c.n.candidate}</td><td><span class="${verdictClass(c.verdict)}">${escapeHtml(c.verdict)}</span></td></tr>`,
+        `<tr><td>${escapeHtml(c.lb)}</td><td>${escapeHtml(paramsText(c.params))}</td><td>${escapeHtml(c.metric)}</td><td class="num">${escapeHtml(fmtValue(c.base))}</td><td class="num">${escapeHtml(fmtValue(c.candidate))}</td><td class="num">${pct(c.ratio)}</td><td class="num">${pct(c.ciLow)} … ${pct(c.ciHigh)}</td><td class="num">${fmtP(c.p)}</td><td class="num">${c.n.base} / ${c.n.candidate}</td><td><span class="${verdictClass(c.verdict)}">${escapeHtml(c.verdict)}</span></td></tr>`,
     )
     .join('\n');
-  const warnings = [...report.warnings, ...new Set(report.comparisons.flatMap((c) => c.warnings.map((w) => `${c.lb} ${c.metric}: ${w}`)))];
+  const warnings = allWarnings(report);
   const run = (r: RunResult, href: string) => `<a href="${escapeHtml(href)}">${escapeHtml(r.runId)}</a> (${escapeHtml(r.startedAt)}, ${escapeHtml(hostLine(r))})`;
   const body = `<header>
 <h1>${escapeHtml(scenarioName(candidate))}: candidate vs base</h1>

@@ -3,6 +3,7 @@
 // against the noise band. Pure, like specs.ts.
 import type { TopLevelSpec } from 'vega-lite';
 import type { Comparison, Verdict } from '../compare/compare.ts';
+import { paramValue } from '../compare/format.ts';
 import type { RunResult } from '../results/types.ts';
 import { CDF_AXES, HEIGHT, RATE_TITLE, SCHEMA, WIDTH, backendsAxis, latencyCdfData, rateUnit, seriesOrder, throughputData } from './specs.ts';
 
@@ -86,15 +87,14 @@ const VERDICT_COLORS: Record<Verdict, string> = { improved: '#067647', regressed
 
 export function ratioData(comparisons: Comparison[]): RatioDatum[] {
   const pct = (r: number) => 100 * (r - 1);
-  const text = (v: unknown) => (typeof v === 'object' ? JSON.stringify(v) : String(v));
   // Only the params that tell points apart: the rest would push the labels off the chart.
   const values = new Map<string, Set<string>>();
-  for (const c of comparisons) for (const [k, v] of Object.entries(c.params)) values.set(k, (values.get(k) ?? new Set()).add(text(v)));
+  for (const c of comparisons) for (const [k, v] of Object.entries(c.params)) values.set(k, (values.get(k) ?? new Set()).add(paramValue(v)));
   const keys = [...values.keys()].filter((k) => values.get(k)!.size > 1 || comparisons.some((c) => !(k in c.params)));
   return comparisons
     .filter((c) => [c.ratio, c.ciLow, c.ciHigh].every(Number.isFinite))
     .map((c) => ({
-      point: [c.lb, ...keys.filter((k) => k in c.params).map((k) => `${k}=${text(c.params[k])}`)].join(' · '),
+      point: [c.lb, ...keys.filter((k) => k in c.params).map((k) => `${k}=${paramValue(c.params[k])}`)].join(' · '),
       metric: c.metric,
       changePct: pct(c.ratio),
       lowPct: pct(c.ciLow),

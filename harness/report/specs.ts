@@ -5,10 +5,9 @@
 // that varies across points (e.g. "nginx-l7 (connections=64)"), so sweeps over connections don't
 // get averaged into one line.
 import type { TopLevelSpec } from 'vega-lite';
-import { cv, max, median, min } from '../stats/descriptive.ts';
+import { cv, max, mean, median, min } from '../stats/descriptive.ts';
 import type { TrafficSample } from '../load/traffic.ts';
-import { processCores } from '../sampler/bottleneck.ts';
-import type { Sample } from '../sampler/series.ts';
+import { busiestDirection, processCores } from '../sampler/bottleneck.ts';
 import type { EventResult, PointResult, Repetition, RunResult } from '../results/types.ts';
 
 export const SCHEMA = 'https://vega.github.io/schema/vega-lite/v6.json';
@@ -188,9 +187,7 @@ export function linkCeiling(result: RunResult): { rate: number; bitsPerUnit: num
       const lb = r.samples?.lb;
       const rate = rateOf(r);
       if (!lb?.length || !(rate > 0) || 'stream' in r.metrics) continue;
-      const names = [...new Set(lb.flatMap((x) => Object.keys(x.ifaces)))];
-      const avg = (f: (x: Sample) => number) => lb.reduce((a, x) => a + f(x), 0) / lb.length;
-      const busiest = Math.max(0, ...names.flatMap((n) => [avg((x) => x.ifaces[n]?.rxBitsPerSec ?? 0), avg((x) => x.ifaces[n]?.txBitsPerSec ?? 0)]));
+      const busiest = busiestDirection(lb).bitsPerSec;
       if (busiest > 0) perUnit.push(busiest / rate);
     }
   }
@@ -909,11 +906,10 @@ export interface CpuDatum {
 export function cpuData(result: RunResult): CpuDatum[] {
   const label = seriesLabeler(result);
   const out: CpuDatum[] = [];
-  const avg = (xs: number[]) => (xs.length ? xs.reduce((a, b) => a + b, 0) / xs.length : NaN);
   for (const p of atLargest(result)) {
     const reps = p.repetitions.filter((r) => r.samples?.lb?.length);
     if (!reps.length) continue;
-    for (const part of CPU_PARTS) out.push({ series: label(p), part, cores: median(reps.map((r) => avg(r.samples!.lb!.map((x) => x.cpu[part])))) });
+    for (const part of CPU_PARTS) out.push({ series: label(p), part, cores: median(reps.map((r) => mean(r.samples!.lb!.map((x) => x.cpu[part])))) });
     for (const node of ['client', 'lb']) {
       const cores = median(reps.map((r) => processCores(r.samples?.[node])));
       if (cores > 0) out.push({ series: label(p), part: node === 'client' ? 'generator' : 'LB node', cores });

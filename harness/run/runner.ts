@@ -24,7 +24,7 @@ import type { Deployed } from '../lb/types.ts';
 import type { LoadDriver } from '../load/types.ts';
 import type { BackendNode } from '../topology/types.ts';
 import { applyTuning } from './tuning.ts';
-import { bottleneckOf, cpuPerMillion, lbWorkers, samplePoint } from '../sampler/point.ts';
+import { bottleneckOf, cpuPerMillion, lbWorkers, pointSamplers } from '../sampler/point.ts';
 import type { Sample } from '../sampler/series.ts';
 import { rateOf } from '../report/specs.ts';
 import { median } from '../stats/descriptive.ts';
@@ -256,6 +256,7 @@ async function runPoint(topo: NetnsTopology, point: PlannedPoint, c: PointContex
     const counters = attached ? () => attached.counters() : () => topo.backendCounters();
     const extra = attached?.extra;
     const costs: number[] = [];
+    const startSampling = c.scenario.samplers === false ? undefined : await pointSamplers(topo, backends, c.scenario.samplers.interval);
     for (let rep = 0; rep < point.repetitions; rep++) {
       throwIfAborted(c.signal);
       const idle = await waitIdle(topo.root, c.scenario.settle, c.signal);
@@ -275,7 +276,7 @@ async function runPoint(topo: NetnsTopology, point: PlannedPoint, c: PointContex
       const applied = events.length ? runEventSchedule(events, state, t0, eventsAc.signal).catch((e) => (eventsAc.signal.aborted ? [] : Promise.reject(e))) : Promise.resolve([]);
       let loadRun: Awaited<ReturnType<typeof runLoad>>;
       let happened: AppliedEvent[];
-      const sampling = c.scenario.samplers === false ? undefined : await samplePoint(topo, backends, { intervalS: c.scenario.samplers.interval, maxS: load.duration + (t0 - Date.now()) / 1000 + (c.loadDriver.extraBoundS ?? 0) + load.timeout + 5 });
+      const sampling = startSampling?.(load.duration + (t0 - Date.now()) / 1000 + (c.loadDriver.extraBoundS ?? 0) + load.timeout + 5);
       let samples: Record<string, Sample[]> | undefined;
       try {
         loadRun = await runLoad(topo.client.host, c.loadDriver, { load, target, durationS: load.duration, cpus: c.cpus.generator, workDir, startAtEpochMs, extra }, { signal: c.signal });

@@ -13,6 +13,7 @@
 //
 // When several hold, the first in that order wins: a saturated generator makes every other
 // number a statement about the generator.
+import { mean } from '../stats/descriptive.ts';
 import type { Sample } from './series.ts';
 
 export type BottleneckVerdict = 'generator' | 'lb' | 'backend' | 'link' | 'unknown';
@@ -40,7 +41,6 @@ export interface BottleneckInput {
   backends: string[];
 }
 
-const mean = (xs: number[]) => (xs.length ? xs.reduce((a, b) => a + b, 0) / xs.length : 0);
 const fmt = (x: number) => x.toFixed(2);
 
 /**
@@ -51,8 +51,25 @@ const fmt = (x: number) => x.toFixed(2);
  */
 export function processUse(samples: Sample[] = []): { ran: number; waited: number } {
   const busy = samples.filter((s) => Object.keys(s.procs).length);
+  if (!busy.length) return { ran: 0, waited: 0 };
   const sum = (o: Record<string, number> | undefined) => Object.values(o ?? {}).reduce((a, b) => a + b, 0);
   return { ran: mean(busy.map((s) => sum(s.procs))), waited: mean(busy.map((s) => sum(s.procWait))) };
+}
+
+/**
+ * The LB node's busiest interface direction: its mean bits/s over the samples and where it was
+ * ("eth0 in"). What a shaped link fills first, for the link verdict and the link ceiling alike.
+ */
+export function busiestDirection(lb: Sample[]): { bitsPerSec: number; where: string } {
+  let best = { bitsPerSec: 0, where: '' };
+  if (!lb.length) return best;
+  for (const name of new Set(lb.flatMap((s) => Object.keys(s.ifaces)))) {
+    for (const dir of ['rxBitsPerSec', 'txBitsPerSec'] as const) {
+      const v = mean(lb.map((s) => s.ifaces[name]?.[dir] ?? 0));
+      if (v > best.bitsPerSec) best = { bitsPerSec: v, where: `${name} ${dir === 'rxBitsPerSec' ? 'in' : 'out'}` };
+    }
+  }
+  return best;
 }
 
 /**
@@ -81,16 +98,7 @@ export function attribute(i: BottleneckInput): Bottleneck {
   if (gen.ran + gen.waited >= SATURATED * genLimit || starved(gen) || i.generatorSaturated) found.push('generator');
 
   if (i.linkBitsPerSec) {
-    const lb = i.samples.lb ?? [];
-    const ifaces = [...new Set(lb.flatMap((s) => Object.keys(s.ifaces)))];
-    let worst = 0;
-    let where = '';
-    for (const name of ifaces) {
-      for (const dir of ['rxBitsPerSec', 'txBitsPerSec'] as const) {
-        const v = mean(lb.map((s) => s.ifaces[name]?.[dir] ?? 0));
-        if (v > worst) [worst, where] = [v, `${name} ${dir === 'rxBitsPerSec' ? 'in' : 'out'}`];
-      }
-    }
+    const { bitsPerSec: worst, where } = busiestDirection(i.samples.lb ?? []);
     evidence.push(`link: ${(worst / 1e6).toFixed(1)} of ${(i.linkBitsPerSec / 1e6).toFixed(1)} Mbit/s${where ? ` (${where})` : ''}`);
     if (worst >= SATURATED * i.linkBitsPerSec) found.push('link');
   }

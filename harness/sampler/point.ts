@@ -5,6 +5,7 @@ import type { Topology, BackendNode, Node } from '../topology/types.ts';
 import { attribute, processCores, type Bottleneck } from './bottleneck.ts';
 import { installSampler, startSampler, type RunningSampler } from './index.ts';
 import type { Sample } from './series.ts';
+import { mean } from '../stats/descriptive.ts';
 
 export const MAX_BACKENDS = 8;
 
@@ -15,15 +16,19 @@ export interface PointSampling {
 /** A node that is a network namespace shares the CPUs with everything else on its host. */
 const isNamespace = (n: Node) => n.ns !== undefined;
 
-export async function samplePoint(topo: Topology, backends: BackendNode[], o: { intervalS: number; maxS: number }): Promise<PointSampling> {
+/**
+ * Installs the sampler on the point's nodes once (a write per file system: namespaces of one host
+ * share its own) and returns what starts them around each measurement.
+ */
+export async function pointSamplers(topo: Topology, backends: BackendNode[], intervalS: number): Promise<(maxS: number) => PointSampling> {
   const nodes: [string, Node][] = [['client', topo.client], ['lb', topo.lb], ...backends.slice(0, MAX_BACKENDS).map((b): [string, Node] => [b.name, b])];
-  // Namespaces of one host share its file system: one copy serves them all.
+  const fsOf = (n: Node) => (isNamespace(n) ? 'local-fs' : n.host.name);
   const scripts = new Map<string, string>();
-  for (const [, n] of nodes) {
-    const key = isNamespace(n) ? 'local-fs' : n.host.name;
-    if (!scripts.has(key)) scripts.set(key, await installSampler(n.host, topo.workDir));
-  }
-  const running: [string, RunningSampler][] = nodes.map(([role, n]) => [role, startSampler(n.host, scripts.get(isNamespace(n) ? 'local-fs' : n.host.name)!, { intervalS: o.intervalS, maxS: o.maxS, discover: isNamespace(n) })]);
+  for (const [, n] of nodes) if (!scripts.has(fsOf(n))) scripts.set(fsOf(n), await installSampler(n.host, topo.workDir));
+  return (maxS) => samplePoint(nodes.map(([role, n]) => [role, startSampler(n.host, scripts.get(fsOf(n))!, { intervalS, maxS, discover: isNamespace(n) })]));
+}
+
+function samplePoint(running: [string, RunningSampler][]): PointSampling {
   return {
     async stop() {
       const out: Record<string, Sample[]> = {};
@@ -77,6 +82,6 @@ export function bottleneckOf(samples: Record<string, Sample[]>, f: PointFacts): 
  */
 export function cpuPerMillion(lbSamples: Sample[] | undefined, rate: number, lbOwnsCpus: boolean, userSpace: boolean): number | undefined {
   if (!lbSamples?.length || !(rate > 0)) return undefined;
-  const cores = lbOwnsCpus ? lbSamples.reduce((a, s) => a + s.cpu.busy, 0) / lbSamples.length : userSpace ? processCores(lbSamples) : undefined;
+  const cores = lbOwnsCpus ? mean(lbSamples.map((s) => s.cpu.busy)) : userSpace ? processCores(lbSamples) : undefined;
   return cores === undefined ? undefined : (cores / rate) * 1e6;
 }
