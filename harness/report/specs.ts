@@ -9,6 +9,7 @@ import { cv, max, mean, median, min } from '../stats/descriptive.ts';
 import type { TrafficSample } from '../load/traffic.ts';
 import { busiestDirection, processCores } from '../sampler/bottleneck.ts';
 import type { EventResult, PointResult, Repetition, RunResult } from '../results/types.ts';
+import { experimentCharts, type ExperimentChartId } from './experiment-specs.ts';
 
 export const SCHEMA = 'https://vega.github.io/schema/vega-lite/v6.json';
 export const WIDTH = 560;
@@ -62,7 +63,7 @@ export function largestBackends(result: RunResult): number | undefined {
   return counts.length ? Math.max(...counts) : undefined;
 }
 
-function colorEnc(result: RunResult) {
+export function colorEnc(result: RunResult) {
   return { field: 'series', type: 'nominal' as const, title: 'Load balancer', scale: { domain: seriesOrder(result) } };
 }
 
@@ -77,7 +78,7 @@ interface ExtraMetrics {
   tester?: { saturated?: boolean; rate?: number };
 }
 
-const metricsOf = (r: Repetition) => r.metrics as RequestMetrics & ExtraMetrics;
+export const metricsOf = (r: Repetition) => r.metrics as RequestMetrics & ExtraMetrics;
 
 /** What a result's headline number counts: requests, packets that arrived, or stream bits. */
 export type RateUnit = 'req/s' | 'pps' | 'Gbit/s' | 'conn/s';
@@ -110,7 +111,7 @@ export const RATE_TITLE: Record<RateUnit, string> = { 'req/s': 'Requests/s', pps
  * Per series, the measured point with the most backends among those `has` accepts, in series
  * order: the connection charts show one point per LB, and more backends is where LBs differ most.
  */
-function largestPerSeries(result: RunResult, has: (p: PointResult) => boolean): { series: string; point: PointResult }[] {
+export function largestPerSeries(result: RunResult, has: (p: PointResult) => boolean): { series: string; point: PointResult }[] {
   const label = seriesLabeler(result);
   const best = new Map<string, PointResult>();
   for (const p of result.points) {
@@ -436,7 +437,7 @@ export interface TimelineEventDatum {
 }
 
 /** One repetition per series: averaging timelines would smear the moment of each loss. */
-function timelineReps(result: RunResult): { series: string; rep: Repetition }[] {
+export function timelineReps(result: RunResult): { series: string; rep: Repetition }[] {
   const firstWithSamples = (p: PointResult) => p.repetitions.find((r) => metricsOf(r).samples?.length);
   return largestPerSeries(result, (p) => firstWithSamples(p) !== undefined).map(({ series, point }) => ({ series, rep: firstWithSamples(point)! }));
 }
@@ -461,6 +462,23 @@ export function timelineEventData(result: RunResult): TimelineEventDatum[] {
   );
 }
 
+/** A dashed rule per event row ({at, label, lane}) with its label at the top, lanes alternating. */
+export function eventMarkLayers() {
+  const isEvent = 'isValid(datum.label)';
+  return [
+    {
+      transform: [{ filter: isEvent }],
+      mark: { type: 'rule', strokeDash: [4, 3], color: '#444' },
+      encoding: { x: { field: 'at', type: 'quantitative' } },
+    },
+    {
+      transform: [{ filter: isEvent }, { calculate: '2 + 12 * datum.lane', as: 'labelY' }],
+      mark: { type: 'text', align: 'left', baseline: 'top', dx: 3, fontSize: 10, color: '#333' },
+      encoding: { x: { field: 'at', type: 'quantitative' }, y: { field: 'labelY', type: 'quantitative', scale: null }, text: { field: 'label' } },
+    },
+  ];
+}
+
 export function connectionTimelineSpec(result: RunResult): TopLevelSpec | null {
   const samples = connectionTimelineData(result);
   if (!samples.length) return null;
@@ -479,7 +497,6 @@ export function connectionTimelineSpec(result: RunResult): TopLevelSpec | null {
     scale: { domain: [...TIMELINE_METRICS], range: ['#4c78a8', '#54a24b', '#e45756', '#f58518'] },
   };
   const y = { field: 'value', type: 'quantitative', title: 'Connections (count)' };
-  const isEvent = 'isValid(datum.label)';
   return {
     $schema: SCHEMA,
     title: {
@@ -512,16 +529,7 @@ export function connectionTimelineSpec(result: RunResult): TopLevelSpec | null {
           mark: { type: 'line', point: { size: 18 }, strokeWidth: 1.5 },
           encoding: { x, y, color },
         },
-        {
-          transform: [{ filter: isEvent }],
-          mark: { type: 'rule', strokeDash: [4, 3], color: '#444' },
-          encoding: { x: { field: 'at', type: 'quantitative' } },
-        },
-        {
-          transform: [{ filter: isEvent }, { calculate: '2 + 12 * datum.lane', as: 'labelY' }],
-          mark: { type: 'text', align: 'left', baseline: 'top', dx: 3, fontSize: 10, color: '#333' },
-          encoding: { x: { field: 'at', type: 'quantitative' }, y: { field: 'labelY', type: 'quantitative', scale: null }, text: { field: 'label' } },
-        },
+        ...eventMarkLayers(),
       ],
     },
   } as TopLevelSpec;
@@ -1044,7 +1052,7 @@ export function loadCpuSpec(result: RunResult): TopLevelSpec | null {
 // ---------------------------------------------------------------- all charts
 
 export interface Chart {
-  id: 'throughput' | 'packet-rate' | 'latency-cdf' | 'distribution' | 'connections-over-time' | 'event-loss' | 'cpu' | 'cpu-cost' | 'load-cpu';
+  id: 'throughput' | 'packet-rate' | 'latency-cdf' | 'distribution' | 'connections-over-time' | 'event-loss' | 'cpu' | 'cpu-cost' | 'load-cpu' | ExperimentChartId;
   title: string;
   caption: string;
   spec: TopLevelSpec;
@@ -1166,6 +1174,7 @@ export function charts(result: RunResult): Chart[] {
       spec: tl,
     });
   }
+  out.push(...experimentCharts(result));
   const el = eventLossSpec(result);
   if (el) {
     out.push({

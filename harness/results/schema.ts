@@ -71,6 +71,8 @@ const Repetition = z.looseObject({
         action: z.string(),
         target: z.array(z.string()),
         tookMs: num.nonnegative(),
+        inLb: z.int().nonnegative().optional(),
+        updateMs: num.nonnegative().optional(),
         alive: z.int().nonnegative(),
         lost: z.int().nonnegative(),
         observedLoss: num.min(0).max(1),

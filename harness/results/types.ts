@@ -135,6 +135,10 @@ export interface EventResult {
   weights?: Record<string, number>;
   /** How long applying the change took (ms). */
   tookMs: number;
+  /** Backends (for ECMP: LB nodes) in the LB once the event was applied. */
+  inLb?: number;
+  /** The datapath's own update delay for this change, where it measures one (ECMP: change issued → the router's table shows the new set), ms. */
+  updateMs?: number;
   alive: number;
   lost: number;
   observedLoss: number;

@@ -24,6 +24,8 @@ export interface EventControl {
   killBackends(names: string[]): Promise<void>;
   startBackends(names: string[]): Promise<void>;
   restartLb(): Promise<void>;
+  /** The datapath's own measure of the last backend change (ECMP: issued → router's table updated), once. */
+  takeUpdateMs?(): number | undefined;
 }
 
 /** An event as it happened, on the runner's clock, before it is placed on the tester's timeline. */
@@ -33,12 +35,15 @@ export interface AppliedEvent {
   /** Runner's Date.now() when applying began. */
   startedEpochMs: number;
   tookMs: number;
+  /** Backends (LB nodes) in the LB once it was applied. */
+  inLb: number;
+  updateMs?: number;
   error?: string;
 }
 
 /** Removing and killing take the last backends in use; adding and starting the first ones out. */
 export function resolveTarget(e: EventSpec, ctl: Pick<EventControl, 'available' | 'inLb' | 'killed'>): string[] {
-  if (e.action === 'restart-lb') return [];
+  if (e.action === 'restart-lb' || e.action === 'set-lb-nodes') return [];
   if (e.action === 'set-weights') return Object.keys(e.weights);
   if (e.backends) return [...e.backends];
   const count = e.count!;
@@ -75,7 +80,18 @@ async function apply(e: EventSpec, target: string[], ctl: EventControl): Promise
       return ctl.startBackends(target);
     case 'restart-lb':
       return ctl.restartLb();
+    case 'set-lb-nodes':
+      return;
   }
+}
+
+/**
+ * set-lb-nodes says where to end up; what happens is a withdrawal or an announcement of so many
+ * nodes, which is what the loss accounting and the report need to know.
+ */
+export function effectiveEvent(e: EventSpec, inLb: number): EventSpec {
+  if (e.action !== 'set-lb-nodes' || e.count === inLb) return e;
+  return e.count < inLb ? { at: e.at, action: 'remove-lb-nodes', count: inLb - e.count } : { at: e.at, action: 'add-lb-nodes', count: e.count - inLb };
 }
 
 /**
@@ -88,14 +104,17 @@ export async function runEventSchedule(events: EventSpec[], ctl: EventControl, t
     const wait = t0 + spec.at * 1000 - Date.now();
     if (wait > 0) await sleep(wait, signal);
     signal.throwIfAborted();
-    const target = resolveTarget(spec, ctl);
+    const e = effectiveEvent(spec, ctl.inLb().length);
+    const target = resolveTarget(e, ctl);
     const startedEpochMs = Date.now();
+    ctl.takeUpdateMs?.();
     try {
-      await apply(spec, target, ctl);
-      done.push({ spec, target, startedEpochMs, tookMs: Date.now() - startedEpochMs });
+      await apply(e, target, ctl);
+      const updateMs = ctl.takeUpdateMs?.();
+      done.push({ spec: e, target, startedEpochMs, tookMs: Date.now() - startedEpochMs, inLb: ctl.inLb().length, ...(updateMs !== undefined ? { updateMs } : {}) });
     } catch (err) {
       if (signal.aborted) throw err;
-      done.push({ spec, target, startedEpochMs, tookMs: Date.now() - startedEpochMs, error: (err as Error).message ?? String(err) });
+      done.push({ spec: e, target, startedEpochMs, tookMs: Date.now() - startedEpochMs, inLb: ctl.inLb().length, error: (err as Error).message ?? String(err) });
     }
   }
   return done;
@@ -192,8 +211,19 @@ export class PointState implements EventControl {
   }
 
   async setBackends(names: string[]): Promise<void> {
-    await this.deployed().setBackends(this.nodes(names));
+    const d = this.deployed();
+    const before = d.timings?.().routeUpdateMs?.length ?? 0;
+    await d.setBackends(this.nodes(names));
     this.current = [...names];
+    const delays = d.timings?.().routeUpdateMs ?? [];
+    if (delays.length > before) this.lastUpdateMs = delays.at(-1);
+  }
+
+  private lastUpdateMs: number | undefined;
+  takeUpdateMs(): number | undefined {
+    const ms = this.lastUpdateMs;
+    this.lastUpdateMs = undefined;
+    return ms;
   }
 
   async setWeights(weights: Record<string, number>): Promise<void> {
@@ -250,6 +280,8 @@ export function placeEvents(
     target: h.target,
     ...(h.spec.action === 'set-weights' ? { weights: h.spec.weights } : {}),
     tookMs: h.tookMs,
+    inLb: h.inLb,
+    ...(h.updateMs !== undefined ? { updateMs: h.updateMs } : {}),
     ...losses[i]!,
     ...(h.error ? { error: h.error } : {}),
   }));

@@ -1,7 +1,7 @@
 // Cross-field checks of `events:` that zod cannot express: which backends exist at every point,
 // which LBs and topologies can do an action, and whether events are far enough apart for their
 // losses to be told apart. Each finding names the event and says what to write instead.
-import { EventSpec, LbSpec, LoadSpec, SweepSpec, type TopologySpec } from './schema.ts';
+import { EventSpec, expandTimeline, LbNodeTimeline, LbSpec, LoadSpec, SweepSpec, type TopologySpec } from './schema.ts';
 import { rawList, valueAt, type Finding } from './raw.ts';
 
 /** Generators that record every connection's outcome, which event accounting works from. */
@@ -9,6 +9,7 @@ export const EVENT_GENERATORS = ['traffic', 'ctraffic'];
 /** LB kinds whose spec has weights, i.e. whose driver changes them live. */
 export const WEIGHTED_KINDS = LbSpec.options.filter((o) => 'weights' in o.shape).map((o) => o.shape.kind.value as string);
 const LB_NODE_KINDS = ['ecmp'];
+const LB_NODE_ACTIONS: string[] = ['remove-lb-nodes', 'add-lb-nodes', 'set-lb-nodes'];
 
 const BACKEND_ACTIONS = new Set(['remove-backends', 'add-backends', 'remove-lb-nodes', 'add-lb-nodes', 'kill-backends', 'start-backends']);
 
@@ -35,16 +36,29 @@ export function eventFindings(data: unknown, topo: TopologySpec | undefined): Fi
   }
   const minBackends = sweep.success ? Math.min(...sweep.data.backends) : Infinity;
   const topoBackends = topo ? (topo.kind === 'baremetal' ? topo.backendHosts.length : (topo.backends ?? (sweep.success ? Math.max(...sweep.data.backends) : Infinity))) : Infinity;
-  const parsed: { i: number; e: EventSpec }[] = [];
+  // A timeline's steps are checked as the events they become; findings name the timeline.
+  const parsed: { i: number; e: EventSpec; step?: number }[] = [];
   raw.forEach((r, i) => {
     const p = EventSpec.safeParse(r);
     if (p.success) parsed.push({ i, e: p.data });
+    const t = LbNodeTimeline.safeParse(r);
+    if (t.success) expandTimeline(t.data).forEach((e, step) => parsed.push({ i, e, step }));
   });
 
-  for (const { i, e } of parsed) {
+  for (const { i, e, step } of parsed) {
     const path = ['events', i];
+    const which = step === undefined ? '' : `step ${step + 1} of the timeline: `;
     if (load.success && e.at >= load.data.duration) {
-      findings.push({ path: [...path, 'at'], message: `at ${e.at} s is not inside the ${load.data.duration} s measurement; choose a time below load.duration` });
+      findings.push({
+        path: [...path, step === undefined ? 'at' : 'every'],
+        message: step === undefined
+          ? `at ${e.at} s is not inside the ${load.data.duration} s measurement; choose a time below load.duration`
+          : `${which}at ${e.at} s is not inside the ${load.data.duration} s measurement; use fewer steps, a shorter every, or a longer load.duration`,
+      });
+      if (step !== undefined) continue;
+    }
+    if (e.action === 'set-lb-nodes' && e.count > topoBackends) {
+      findings.push({ path: step === undefined ? [...path, 'count'] : path, message: `${which}${e.count} LB nodes: the topology builds ${topoBackends} (for ecmp the LB nodes are the backends); use at most ${topoBackends}` });
     }
     if (BACKEND_ACTIONS.has(e.action)) {
       const t = e as { backends?: string[]; count?: number };
@@ -72,9 +86,11 @@ export function eventFindings(data: unknown, topo: TopologySpec | undefined): Fi
       const other = lbs.filter((l) => !WEIGHTED_KINDS.includes(l.kind)).map((l) => l.name ?? l.kind);
       if (other.length) findings.push({ path: [...path, 'action'], message: `set-weights: ${other.join(', ')} take no weights (only ${WEIGHTED_KINDS.join(', ')}); measure them in a scenario of their own` });
     }
-    if (e.action === 'remove-lb-nodes' || e.action === 'add-lb-nodes') {
+    if (LB_NODE_ACTIONS.includes(e.action) && (step ?? 0) === 0) {
       const other = lbs.filter((l) => !LB_NODE_KINDS.includes(l.kind)).map((l) => l.name ?? l.kind);
-      if (other.length) findings.push({ path: [...path, 'action'], message: `${e.action}: only ecmp has several LB nodes (not ${other.join(', ')}); use ${e.action.replace('lb-nodes', 'backends')}, which for ecmp changes the LB nodes too` });
+      const action = step === undefined ? e.action : 'lb-node-timeline';
+      const instead = e.action === 'set-lb-nodes' ? 'measure the others in a scenario of their own' : `use ${e.action.replace('lb-nodes', 'backends')}, which for ecmp changes the LB nodes too`;
+      if (other.length) findings.push({ path: [...path, 'action'], message: `${action}: only ecmp has several LB nodes (not ${other.join(', ')}); ${instead}` });
     }
     if ((e.action === 'kill-backends' || e.action === 'start-backends') && !canKillBackends(topo)) {
       findings.push({ path: [...path, 'action'], message: `${e.action} needs a topology whose backend servers lbbench started in namespaces (netns, or qemu one-guest), not ${topo?.kind}${topo?.kind === 'qemu' ? ' per-role' : ''}` });
@@ -86,11 +102,11 @@ export function eventFindings(data: unknown, topo: TopologySpec | undefined): Fi
   if (load.success && EVENT_GENERATORS.includes(load.data.generator)) {
     const gap = load.data.timeout + load.data.connections / load.data.rate;
     const byTime = [...parsed].sort((a, b) => a.e.at - b.e.at);
-    byTime.forEach(({ i, e }, k) => {
+    byTime.forEach(({ i, e, step }, k) => {
       const next = byTime[k + 1]?.e.at ?? load.data.duration;
       if (e.at < load.data.duration && next - e.at < gap) {
         findings.push({
-          path: ['events', i, 'at'],
+          path: ['events', i, step === undefined ? 'at' : 'every'],
           message: `only ${(next - e.at).toFixed(1)} s until ${byTime[k + 1] ? 'the next event' : 'the end of the measurement'}; losses show up to ${gap.toFixed(1)} s later (load.timeout + connections/rate) — leave at least that much`,
         });
       }

@@ -225,7 +225,8 @@ function explain(issue: z.core.$ZodIssue, ctx: Ctx, prefix: Path): Finding[] {
       return at(tooBig(issue, value));
     case 'invalid_format':
     case 'custom':
-      return at(`${issue.message}, got ${show(value)}`);
+      // A check across a map's keys says what it found itself; "got a map" would add nothing.
+      return at(value !== null && typeof value === 'object' && !Array.isArray(value) ? issue.message : `${issue.message}, got ${show(value)}`);
     default:
       return at(issue.message);
   }

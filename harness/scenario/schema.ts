@@ -1,6 +1,7 @@
 // The single source of scenario types and of the published JSON schema (`lbbench schema`).
 // Every object is strict: an unknown key is an error that names the valid ones.
 import { z } from 'zod';
+import { mulberry32 } from '../stats/compare.ts';
 
 /**
  * "5s", "500ms", "2m" or a number of seconds; always seconds after parsing.
@@ -467,10 +468,69 @@ export const EventSpec = z
     z
       .strictObject({ ...eventCommon, action: z.literal('restart-lb') })
       .meta({ description: 'Tear the LB down and apply it again (process restart, rules flushed and rewritten).' }),
+    z
+      .strictObject({
+        ...eventCommon,
+        action: z.literal('set-lb-nodes'),
+        count: z.int().min(1).meta({ description: 'LB nodes in the multipath route after the event: the last ones in use are withdrawn, or the first ones out announced.' }),
+      })
+      .meta({ description: 'ECMP: set the number of LB nodes that announce the VIP.' }),
   ])
   .meta({ description: 'Something done to the system during a measurement; its connection loss is measured (needs load.generator: traffic).' });
 export type EventSpec = z.output<typeof EventSpec>;
 export type EventAction = EventSpec['action'];
+
+/**
+ * A timeline of LB-node counts, written once and expanded to one set-lb-nodes event per step when
+ * the scenario is loaded: the same steps every repetition (random ones come from a seed), so runs
+ * and repetitions compare.
+ */
+export const LbNodeTimeline = z
+  .strictObject({
+    action: z.literal('lb-node-timeline'),
+    at: Duration.meta({ description: 'The first change, counted from the start of the measured run.' }),
+    every: Duration.meta({ description: 'Time between changes: "20s".' }),
+    counts: z.array(z.int().min(1)).min(1).optional().meta({ description: 'Scripted: the LB-node count at each step, e.g. [4, 2, 6].' }),
+    random: z
+      .strictObject({
+        min: z.int().min(1).meta({ description: 'Fewest LB nodes.' }),
+        max: z.int().min(2).meta({ description: 'Most LB nodes.' }),
+        steps: z.int().min(1).max(1000).meta({ description: 'Number of changes.' }),
+        seed: z.int().min(0).default(1).meta({ description: 'Same seed, same counts.' }),
+      })
+      .optional()
+      .meta({ description: 'Random: each step a count in [min, max] other than the one before.' }),
+  })
+  .superRefine((t, ctx) => {
+    if ((t.counts === undefined) === (t.random === undefined)) {
+      ctx.addIssue({ code: 'custom', message: `lb-node-timeline needs either counts: [4, 2, 6] or random: { min, max, steps } (not ${t.counts ? 'both' : 'neither'})` });
+    }
+    if (t.random && t.random.max <= t.random.min) {
+      ctx.addIssue({ code: 'custom', path: ['random', 'max'], message: `max ${t.random.max} must be above min ${t.random.min} so that every step changes the count` });
+    }
+  })
+  .meta({ description: 'ECMP: change the number of LB nodes on a timeline (scripted or random) while the load runs.' });
+export type LbNodeTimeline = z.output<typeof LbNodeTimeline>;
+
+export function timelineCounts(t: LbNodeTimeline): number[] {
+  if (t.counts) return [...t.counts];
+  const { min, max, steps, seed } = t.random!;
+  const next = mulberry32(seed);
+  const out: number[] = [];
+  for (let k = 0; k < steps; k++) {
+    const prev = out.at(-1);
+    // Drawn from the range without the previous count, so every step is a change.
+    const choices = Array.from({ length: max - min + 1 }, (_, i) => min + i).filter((c) => c !== prev);
+    out.push(choices[Math.floor(next() * choices.length)]!);
+  }
+  return out;
+}
+
+export function expandTimeline(t: LbNodeTimeline): EventSpec[] {
+  return timelineCounts(t).map((count, k) => ({ at: Math.round((t.at + k * t.every) * 1000) / 1000, action: 'set-lb-nodes' as const, count }));
+}
+
+export const EventInput = z.discriminatedUnion('action', [...EventSpec.options, LbNodeTimeline]);
 
 export const CpuSpec = z.union([
   z.enum(['auto', 'off']),
@@ -503,8 +563,9 @@ export const ScenarioSpec = z
     sweep: SweepSpec.default({ backends: [1] }),
     load: LoadSpec.default(LoadSpec.parse({})),
     events: z
-      .array(EventSpec)
+      .array(EventInput)
       .default([])
+      .transform((list): EventSpec[] => list.flatMap((e) => (e.action === 'lb-node-timeline' ? expandTimeline(e) : [e])))
       .meta({ description: 'Scheduled during every measured repetition of every point, in order of `at`; undone before the next repetition.' }),
     repetitions: z
       .int()

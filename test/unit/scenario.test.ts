@@ -527,7 +527,48 @@ describe('events', () => {
         's.yaml:11:5: events[3]: add-lb-nodes needs either backends: [be1, …] or count: N (not both)',
         's.yaml:11:24: events[3].action: add-lb-nodes: only ecmp has several LB nodes (not xdp, nginx); use add-backends, which for ecmp changes the LB nodes too',
         's.yaml:12:11: events[4].at: at 25 s is not inside the 20 s measurement; choose a time below load.duration',
-        's.yaml:13:24: events[5].action: unknown action "scale-out"; valid actions: remove-backends, add-backends, remove-lb-nodes, add-lb-nodes, kill-backends, start-backends, set-weights, restart-lb',
+        's.yaml:13:24: events[5].action: unknown action "scale-out"; valid actions: remove-backends, add-backends, remove-lb-nodes, add-lb-nodes, kill-backends, start-backends, set-weights, restart-lb, set-lb-nodes, lb-node-timeline',
+      ],
+    );
+  });
+
+  test('an LB-node timeline becomes one set-lb-nodes event per step; a random one is the same for the same seed', async () => {
+    const ecmp = (...events: string[]) => base(...events).replace('  - kind: xdp\n  - kind: nginx', '  - kind: ecmp');
+    const s = await parseScenarioText(ecmp('  - { action: lb-node-timeline, at: 2s, every: 2.5s, counts: [2, 8, 3] }'), 's.yaml', { projectRoot: root });
+    assert.deepEqual(s.events, [
+      { at: 2, action: 'set-lb-nodes', count: 2 },
+      { at: 4.5, action: 'set-lb-nodes', count: 8 },
+      { at: 7, action: 'set-lb-nodes', count: 3 },
+    ]);
+    const random = '  - { action: lb-node-timeline, at: 3s, every: 3s, random: { min: 2, max: 4, steps: 5, seed: 7 } }';
+    const [a, b] = await Promise.all([1, 2].map(() => parseScenarioText(ecmp(random), 's.yaml', { projectRoot: root })));
+    assert.deepEqual(a!.events, b!.events);
+    const counts = a!.events.map((e) => (e as { count: number }).count);
+    assert.equal(counts.length, 5);
+    for (const [k, c] of counts.entries()) {
+      assert.ok(c >= 2 && c <= 4, `step ${k}: ${c} in [2, 4]`);
+      if (k) assert.notEqual(c, counts[k - 1], 'every step changes the count');
+    }
+    const other = await parseScenarioText(ecmp(random.replace('seed: 7', 'seed: 8')), 's.yaml', { projectRoot: root });
+    const seeds = [a!, other].map((x) => x.events.map((e) => (e as { count: number }).count).join());
+    assert.notEqual(seeds[0], seeds[1], 'another seed, other counts');
+  });
+
+  test('a timeline is checked step by step and its problems name the timeline', async () => {
+    await assertProblems(
+      base(
+        '  - { action: lb-node-timeline, at: 4s, every: 5s, counts: [2, 11, 3] }',
+        '  - { action: lb-node-timeline, at: 1s, every: 2s, random: { min: 3, max: 3, steps: 2 } }',
+        '  - { action: lb-node-timeline, at: 1s, every: 2s }',
+        '  - { action: lb-node-timeline, at: 17s, every: 5s, counts: [4, 2] }',
+      ),
+      [
+        's.yaml:8:5: events[0]: step 2 of the timeline: 11 LB nodes: the topology builds 10 (for ecmp the LB nodes are the backends); use at most 10',
+        's.yaml:8:15: events[0].action: lb-node-timeline: only ecmp has several LB nodes (not xdp, nginx); measure the others in a scenario of their own',
+        's.yaml:9:75: events[1].random.max: max 3 must be above min 3 so that every step changes the count, got 3',
+        's.yaml:10:5: events[2]: lb-node-timeline needs either counts: [4, 2, 6] or random: { min, max, steps } (not neither)',
+        's.yaml:11:15: events[3].action: lb-node-timeline: only ecmp has several LB nodes (not xdp, nginx); measure the others in a scenario of their own',
+        's.yaml:11:49: events[3].every: step 2 of the timeline: at 22 s is not inside the 20 s measurement; use fewer steps, a shorter every, or a longer load.duration',
       ],
     );
   });

@@ -1,0 +1,118 @@
+// Charts of the experiments that need one view of their own: LB-count responsiveness (and, as they
+// come, service under a flood, failover, overlays). Pure, like specs.ts.
+import type { TopLevelSpec } from 'vega-lite';
+import type { RunResult } from '../results/types.ts';
+import { eventMarkLayers, metricsOf, SCHEMA, timelineReps, WIDTH, type Chart } from './specs.ts';
+
+export type ExperimentChartId = 'lb-nodes';
+
+export interface LbNodesDatum {
+  series: string;
+  /** Seconds since the measurement started: the end of a tester second, or an event's moment. */
+  t: number;
+  measure: 'messages/s' | 'LB nodes';
+  value: number;
+}
+
+export interface RouteUpdateDatum {
+  series: string;
+  at: number;
+  /** The router's update delay for this change (ms), or how long applying took where none was measured. */
+  ms: number;
+  label: string;
+  lane: number;
+}
+
+const LB_NODE_EVENTS = /lb-nodes/;
+
+function lbNodeReps(result: RunResult) {
+  return timelineReps(result).filter(({ rep }) => (rep.events ?? []).some((e) => LB_NODE_EVENTS.test(e.action) && e.inLb !== undefined));
+}
+
+/**
+ * Per series (first repetition), the answered messages in each second and the LB nodes in the
+ * route as a step: the point's backend count until the first event, then what each event left.
+ */
+export function lbNodesData(result: RunResult): LbNodesDatum[] {
+  return lbNodeReps(result).flatMap(({ series, rep }) => {
+    const samples = metricsOf(rep).samples!;
+    const point = result.points.find((p) => p.repetitions.includes(rep))!;
+    const end = samples.at(-1)!.t + 1;
+    const steps: LbNodesDatum[] = [{ series, t: 0, measure: 'LB nodes', value: point.params.backends }];
+    for (const e of rep.events ?? []) if (e.inLb !== undefined && !e.error) steps.push({ series, t: e.at, measure: 'LB nodes', value: e.inLb });
+    steps.push({ series, t: end, measure: 'LB nodes', value: steps.at(-1)!.value });
+    return [...samples.map((s) => ({ series, t: s.t + 1, measure: 'messages/s' as const, value: s.messages })), ...steps];
+  });
+}
+
+export function routeUpdateData(result: RunResult): RouteUpdateDatum[] {
+  return lbNodeReps(result).flatMap(({ series, rep }) =>
+    (rep.events ?? [])
+      .filter((e) => e.inLb !== undefined)
+      .map((e, k) => ({
+        series,
+        at: e.at,
+        ms: e.updateMs ?? e.tookMs,
+        label: e.error ? 'failed' : e.updateMs !== undefined ? `${fmtMs(e.updateMs)} ms` : `(${e.tookMs} ms)`,
+        lane: k % 2,
+      })),
+  );
+}
+
+const fmtMs = (ms: number) => (ms < 10 ? ms.toFixed(1) : String(Math.round(ms)));
+
+export function lbNodesSpec(result: RunResult): TopLevelSpec | null {
+  const values = lbNodesData(result);
+  if (!values.length) return null;
+  const updates = routeUpdateData(result);
+  const series = [...new Set(values.map((d) => d.series))];
+  const x = { field: 't', type: 'quantitative', title: 'Time (s since measurement start)', scale: { domain: [0, Math.max(...values.map((d) => d.t))], nice: false } };
+  const maxNodes = Math.max(...values.filter((d) => d.measure === 'LB nodes').map((d) => d.value));
+  return {
+    $schema: SCHEMA,
+    title: { text: 'Throughput against LB nodes', subtitle: ['first repetition of each LB; dashed lines: LB-node changes,', 'labelled with the route update delay'] },
+    data: { values: [...values, ...updates] },
+    facet: { field: 'series', type: 'nominal', sort: series, header: { title: null, labelAngle: 0, labelAnchor: 'start', labelFontWeight: 'bold', labelFontSize: 12 } },
+    columns: 1,
+    // Independent at both levels: vega-lite cannot place a layer's own axes under a shared facet scale.
+    resolve: { scale: { y: 'independent' } },
+    spec: {
+      width: WIDTH,
+      height: 130,
+      layer: [
+        {
+          transform: [{ filter: "datum.measure === 'messages/s'" }],
+          mark: { type: 'line', point: { size: 14 }, strokeWidth: 2, color: '#4c78a8' },
+          encoding: { x, y: { field: 'value', type: 'quantitative', title: 'Messages/s answered', axis: { titleColor: '#4c78a8' } } },
+        },
+        {
+          transform: [{ filter: "datum.measure === 'LB nodes'" }],
+          mark: { type: 'line', interpolate: 'step-after', strokeWidth: 2, color: '#f58518' },
+          encoding: {
+            x,
+            y: { field: 'value', type: 'quantitative', title: 'LB nodes', scale: { domain: [0, maxNodes + 1] }, axis: { orient: 'right', titleColor: '#f58518', tickMinStep: 1 } },
+          },
+        },
+        ...eventMarkLayers(),
+      ],
+      resolve: { scale: { y: 'independent' } },
+    },
+  } as TopLevelSpec;
+}
+
+export function experimentCharts(result: RunResult): (Chart & { id: ExperimentChartId })[] {
+  const out: (Chart & { id: ExperimentChartId })[] = [];
+  const ln = lbNodesSpec(result);
+  if (ln) {
+    out.push({
+      id: 'lb-nodes',
+      title: 'Throughput against the number of LB nodes',
+      caption:
+        "Messages answered per second (blue, left axis) while the number of LB nodes in the router's multipath route (orange, right axis) changes on the scenario's timeline, first repetition of each LB. " +
+        "Each dashed line is a change, labelled with the router's update delay: from the change being issued (route write or BGP announce/withdraw) until its table showed the new set of next hops, from `ip monitor` where it saw the update. " +
+        'A dip after a change is connections the new hashing broke, reconnecting; its depth and width are the responsiveness.',
+      spec: ln,
+    });
+  }
+  return out;
+}
