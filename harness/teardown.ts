@@ -24,6 +24,16 @@ export class Teardown {
     };
   }
 
+  /** A ledger of its own, unwound as one step of this one (or earlier by `release`); its failures fail that step. */
+  child(label: string, onStep?: (label: string) => void): { ledger: Teardown; release: () => Promise<void> } {
+    const ledger = new Teardown();
+    const release = this.add(label, async () => {
+      const failures = await ledger.unwind(onStep);
+      if (failures.length) throw new Error(failures.map((f) => `${f.label}: ${(f.error as Error).message ?? String(f.error)}`).join('; '));
+    });
+    return { ledger, release };
+  }
+
   get size(): number {
     return this.entries.length;
   }

@@ -1,10 +1,11 @@
 // Charts of the experiments that need one view of their own: LB-count responsiveness (and, as they
 // come, service under a flood, failover, overlays). Pure, like specs.ts.
 import type { TopLevelSpec } from 'vega-lite';
-import type { RunResult } from '../results/types.ts';
-import { eventMarkLayers, metricsOf, SCHEMA, timelineReps, WIDTH, type Chart } from './specs.ts';
+import type { PointResult, RunResult } from '../results/types.ts';
+import { median } from '../stats/descriptive.ts';
+import { eventMarkLayers, metricsOf, RATE_TITLE, rateOf, rateUnit, SCHEMA, seriesLabeler, timelineReps, WIDTH, type Chart } from './specs.ts';
 
-export type ExperimentChartId = 'lb-nodes';
+export type ExperimentChartId = 'lb-nodes' | 'overlay';
 
 export interface LbNodesDatum {
   series: string;
@@ -100,6 +101,67 @@ export function lbNodesSpec(result: RunResult): TopLevelSpec | null {
   } as TopLevelSpec;
 }
 
+// ---------------------------------------------------------------- overlay axis
+
+export interface OverlayDatum {
+  /** The LB, with any other swept parameter that varies. */
+  lb: string;
+  overlay: string;
+  backends: number;
+  /** Median over repetitions, in the run's unit. */
+  rate: number;
+  /** This overlay's rate as a share of the same LB's without one (none), where both were measured. */
+  ofNone?: number;
+  mtu?: number;
+}
+
+/** Per LB and overlay at the largest backend count measured under every overlay: the median rate. */
+export function overlayData(result: RunResult): OverlayDatum[] {
+  const swept = result.points.filter((p) => typeof p.params.overlay === 'string' && p.repetitions.length > 0);
+  if (new Set(swept.map((p) => p.params.overlay)).size < 2) return [];
+  // Labelled as if overlay were not swept: it is the bars' other axis, not part of the LB's name.
+  const withoutOverlay = (p: PointResult): PointResult => {
+    const { overlay: _o, ...params } = p.params;
+    return { ...p, params };
+  };
+  const label = seriesLabeler({ ...result, points: result.points.map(withoutOverlay) });
+  const lbOf = (p: PointResult) => label(withoutOverlay(p));
+  const overlays = [...new Set(swept.map((p) => String(p.params.overlay)))];
+  const counts = [...new Set(swept.map((p) => p.params.backends))].filter((n) => overlays.every((o) => swept.some((p) => p.params.overlay === o && p.params.backends === n)));
+  if (!counts.length) return [];
+  const n = Math.max(...counts);
+  const rows = swept
+    .filter((p) => p.params.backends === n)
+    .map((p): OverlayDatum => ({ lb: lbOf(p), overlay: String(p.params.overlay), backends: n, rate: median(p.repetitions.map(rateOf)), ...(p.network ? { mtu: p.network.mtu } : {}) }));
+  for (const r of rows) {
+    const base = rows.find((x) => x.lb === r.lb && x.overlay === 'none');
+    if (base && r.overlay !== 'none' && base.rate > 0) r.ofNone = r.rate / base.rate;
+  }
+  return rows;
+}
+
+export function overlaySpec(result: RunResult): TopLevelSpec | null {
+  const values = overlayData(result);
+  if (!values.length) return null;
+  const lbs = [...new Set(values.map((v) => v.lb))];
+  const overlays = [...new Set(values.map((v) => v.overlay))];
+  const unit = rateUnit(result);
+  const x = { field: 'lb', type: 'nominal', title: null, sort: lbs, axis: { labelAngle: 0 } };
+  const xOffset = { field: 'overlay', type: 'nominal', sort: overlays };
+  const y = { field: 'rate', type: 'quantitative', title: `${RATE_TITLE[unit]} (median)` };
+  return {
+    $schema: SCHEMA,
+    title: { text: 'Overlay cost', subtitle: `each LB at ${values[0]!.backends} backends; labels: rate as a share of the same LB without an overlay` },
+    data: { values: values.map((v) => ({ ...v, label: v.ofNone !== undefined ? `${Math.round(100 * v.ofNone)}%` : '', network: `${v.overlay}${v.mtu ? ` (MTU ${v.mtu})` : ''}` })) },
+    width: WIDTH,
+    height: 260,
+    layer: [
+      { mark: { type: 'bar' }, encoding: { x, xOffset, y, color: { field: 'network', type: 'nominal', title: 'Backend network' } } },
+      { mark: { type: 'text', dy: -6, fontSize: 10 }, encoding: { x, xOffset, y, text: { field: 'label' } } },
+    ],
+  } as TopLevelSpec;
+}
+
 export function experimentCharts(result: RunResult): (Chart & { id: ExperimentChartId })[] {
   const out: (Chart & { id: ExperimentChartId })[] = [];
   const ln = lbNodesSpec(result);
@@ -112,6 +174,18 @@ export function experimentCharts(result: RunResult): (Chart & { id: ExperimentCh
         "Each dashed line is a change, labelled with the router's update delay: from the change being issued (route write or BGP announce/withdraw) until its table showed the new set of next hops, from `ip monitor` where it saw the update. " +
         'A dip after a change is connections the new hashing broke, reconnecting; its depth and width are the responsiveness.',
       spec: ln,
+    });
+  }
+  const ov = overlaySpec(result);
+  if (ov) {
+    const nets = [...new Map(result.points.filter((p) => p.network).map((p) => [p.network!.overlay, p.network!])).values()];
+    out.push({
+      id: 'overlay',
+      title: 'Throughput by backend network',
+      caption:
+        'Median rate per load balancer with the backends on the LB node\'s own segment (none) and behind each swept overlay, each overlay a topology of its own built for its points; the label is the share of the rate without an overlay. ' +
+        nets.map((n) => `${n.overlay}: ${n.encapsulation}, MTU ${n.mtu} over links of ${n.underlayMtu}.`).join(' '),
+      spec: ov,
     });
   }
   return out;

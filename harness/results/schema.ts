@@ -91,6 +91,9 @@ const Point = z.looseObject({
   datapathTimings: z.record(z.string(), z.array(num.nonnegative())).optional(),
   cpuPerMillion: nonneg.optional(),
   tuning: z.looseObject({ name: z.string(), changes: z.array(z.looseObject({ what: z.string(), before: z.string(), after: z.string() })) }).optional(),
+  network: z
+    .looseObject({ overlay: z.enum(['none', 'vxlan']), mtu: z.int().positive(), underlayMtu: z.int().positive(), overheadBytes: z.int().nonnegative(), encapsulation: z.string() })
+    .optional(),
   repetitions: z.array(Repetition),
   error: z.string().optional(),
   skipped: z.boolean().optional(),

@@ -169,6 +169,8 @@ export interface PointResult {
   cpuPerMillion?: number;
   /** The tuning profile applied to the LB node for this point: every setting with its value before and after. */
   tuning?: { name: string; changes: { what: string; before: string; after: string }[] };
+  /** How the LB node reached the backends for this point, as built (netns and qemu one-guest topologies). */
+  network?: { overlay: 'none' | 'vxlan'; mtu: number; underlayMtu: number; overheadBytes: number; encapsulation: string };
   repetitions: Repetition[];
   /** Set when the point failed; the run goes on with the next point. */
   error?: string;

@@ -165,6 +165,11 @@ export class ResultWriter {
     await this.flush();
   }
 
+  async setPointNetwork(meta: PointMeta, network: NonNullable<PointResult['network']>): Promise<void> {
+    this.point(meta).network = { ...network };
+    await this.flush();
+  }
+
   async setPointCpuPerMillion(meta: PointMeta, value: number): Promise<void> {
     this.point(meta).cpuPerMillion = value;
     await this.flush();

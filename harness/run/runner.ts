@@ -155,8 +155,16 @@ export async function runScenario(opts: RunOptions): Promise<RunOutcome> {
   let status: 'complete' | 'interrupted' | 'failed' = 'complete';
   let runError: unknown;
   try {
-    const topo = await site.build({ backends: Math.max(...points.map((p) => p.params.backends)), serverCpus: cpus.servers, runId, log }, teardown);
-    throwIfAborted(signal);
+    // One topology per swept overlay (points come grouped by it), each gone before the next is built.
+    let built: { overlay: string | undefined; topo: NetnsTopology; release: () => Promise<void> } | undefined;
+    const topoFor = async (overlay: PlannedPoint['params']['overlay']): Promise<NetnsTopology> => {
+      if (built && built.overlay === overlay) return built.topo;
+      await built?.release();
+      const { ledger, release } = teardown.child(`topology${overlay ? ` (overlay ${overlay})` : ''}`, (label) => log(`teardown: ${label}`));
+      const backends = Math.max(...points.filter((p) => p.params.overlay === overlay).map((p) => p.params.backends));
+      built = { overlay, topo: await site.build({ backends, serverCpus: cpus.servers, runId, log, ...(overlay ? { overlay } : {}) }, ledger), release };
+      return built.topo;
+    };
     for (const [i, point] of points.entries()) {
       throwIfAborted(signal);
       log(`[${i + 1}/${points.length}] ${point.id}`);
@@ -168,6 +176,8 @@ export async function runScenario(opts: RunOptions): Promise<RunOutcome> {
         await writer.setPointError(meta, new PreflightError(`unavailable on this host: ${why.message}`, why.hint), { skipped: true });
         continue;
       }
+      const topo = await topoFor(point.params.overlay);
+      throwIfAborted(signal);
       await runPoint(topo, point, { scenario, loadDriver, writer, teardown, signal, log, cpus });
     }
   } catch (e) {
@@ -209,6 +219,7 @@ interface PointContext {
 async function runPoint(topo: NetnsTopology, point: PlannedPoint, c: PointContext): Promise<void> {
   const meta: PointMeta = { id: point.id, lb: { ...point.lb, name: point.lb.name! }, params: point.params };
   await c.writer.startPoint(meta);
+  if (topo.network) await c.writer.setPointNetwork(meta, topo.network);
   const ledger = new Teardown();
   const release = c.teardown.add(`load balancer ${point.lb.name}`, () => ledger.unwind());
   let deployed: Deployed | undefined;

@@ -61,7 +61,7 @@ export async function parseScenarioText(text: string, fileLabel: string, opts: L
 
   const baseDir = opts.baseDir ?? dirname(resolve(fileLabel));
   const topo = await resolveTopology(data, opts.projectRoot ?? PROJECT_ROOT, baseDir);
-  findings.push(...topo.findings, ...sweepBeyondTopology(data, topo), ...eventFindings(data, topo.spec), ...generatorFindings(data, topo.spec), ...thresholdFindings(data), ...tuningFindings(data));
+  findings.push(...topo.findings, ...sweepBeyondTopology(data, topo), ...eventFindings(data, topo.spec), ...generatorFindings(data, topo.spec), ...thresholdFindings(data), ...tuningFindings(data), ...overlayFindings(data, topo.spec));
 
   const problems = [...placeAll(src, findings), ...topo.problems];
   if (problems.length || !result.success || !topo.spec) throw invalid('scenario', fileLabel, problems);
@@ -528,6 +528,32 @@ function generatorFindings(data: unknown, topo: TopologySpec | undefined): Findi
       }
     });
   }
+  return findings;
+}
+
+/** LBs whose datapath needs the backends on a plain Ethernet segment, with why. */
+function vxlanRefusal(lb: LbSpec): string | undefined {
+  if (lb.kind === 'xdp') return 'xdp redirects frames natively into the veth towards the backends; a VXLAN device takes no XDP redirects';
+  if (lb.kind === 'ipvs' && lb.mode !== 'nat') return `ipvs ${lb.mode} sends replies straight back to the client, a path not wired through the overlay`;
+  return undefined;
+}
+
+function overlayFindings(data: unknown, topo: TopologySpec | undefined): Finding[] {
+  const sweep = SweepSpec.safeParse(valueAt(data, ['sweep']) ?? {});
+  if (!sweep.success || !topo) return [];
+  const own = topo.kind === 'baremetal' ? undefined : topo.overlay;
+  const overlays = sweep.data.overlay ?? (own ? [own] : []);
+  if (!overlays.includes('vxlan')) return [];
+  const where = sweep.data.overlay ? ['sweep', 'overlay'] : ['topology'];
+  if (topo.kind === 'baremetal' || (topo.kind === 'qemu' && topo.placement === 'per-role')) {
+    return [{ path: where, message: `an overlay is built on the veths of a netns topology (or qemu one-guest); ${topo.kind === 'baremetal' ? 'on bare metal your network is what it is' : 'per-role guests are linked by qemu sockets'} — remove the overlay, or use kind: netns` }];
+  }
+  const findings: Finding[] = [];
+  rawList(data, ['loadBalancers']).forEach((raw, i) => {
+    const lb = LbSpec.safeParse(raw);
+    const why = lb.success ? vxlanRefusal(lb.data) : undefined;
+    if (why) findings.push({ path: ['loadBalancers', i], message: `${lbName(lb.data!)} cannot run over the vxlan overlay: ${why}; measure it in a scenario without vxlan` });
+  });
   return findings;
 }
 

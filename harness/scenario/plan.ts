@@ -1,6 +1,6 @@
 // Matrix expansion: a Scenario becomes the ordered list of points the runner measures. Pure, so
 // `run --dry-run` and the runner always agree on what a scenario means.
-import type { NamedLbSpec, Scenario, TuningProfile } from './schema.ts';
+import type { NamedLbSpec, Overlay, Scenario, TuningProfile } from './schema.ts';
 
 export interface PointParams {
   backends: number;
@@ -8,6 +8,8 @@ export interface PointParams {
   threads: number;
   /** The tuning profile's name, when the scenario has profiles. */
   tuning?: string;
+  /** The backend network, when the scenario sweeps it. */
+  overlay?: Overlay;
 }
 
 export interface PlannedPoint {
@@ -38,19 +40,21 @@ export function plan(scenario: Scenario): PlannedPoint[] {
   const inId = (axis: 'backends' | 'connections' | 'threads') => axis === 'backends' || sweep[axis] !== undefined;
   const timing = { warmup: load.warmup, duration: load.duration, settle: scenario.settle };
   const profiles: (TuningProfile | undefined)[] = scenario.tuning.length ? scenario.tuning : [undefined];
-  return scenario.loadBalancers.flatMap((lb) =>
+  // Outermost: each overlay is a topology of its own, built once for all its points.
+  const overlays: (Overlay | undefined)[] = sweep.overlay ?? [undefined];
+  return overlays.flatMap((overlay) => scenario.loadBalancers.flatMap((lb) =>
     axes.backends.flatMap((backends) =>
       axes.connections.flatMap((connections) =>
         axes.threads.flatMap((threads) =>
           profiles.map((tuning) => {
-            const params: PointParams = { backends, connections, threads, ...(tuning ? { tuning: tuning.name } : {}) };
-            const tags = (Object.keys(params) as (keyof PointParams)[]).filter((k) => k === 'tuning' || inId(k)).map((k) => `${k}=${params[k]}`);
+            const params: PointParams = { backends, connections, threads, ...(tuning ? { tuning: tuning.name } : {}), ...(overlay ? { overlay } : {}) };
+            const tags = (Object.keys(params) as (keyof PointParams)[]).filter((k) => k === 'tuning' || k === 'overlay' || inId(k)).map((k) => `${k}=${params[k]}`);
             return { id: `${lb.name}/${tags.join(',')}`, lb, params, repetitions: scenario.repetitions, timing, ...(tuning ? { tuning } : {}) };
           }),
         ),
       ),
     ),
-  );
+  ));
 }
 
 /** One line for humans: what will be measured and roughly how long it takes. */
@@ -59,7 +63,7 @@ export function describePlan(points: PlannedPoint[]): string {
   const distinct = <T>(f: (p: PlannedPoint) => T) => [...new Set(points.map(f))];
   const lbs = distinct((p) => p.lb.name);
   const dims = [`${lbs.length} load balancer${lbs.length === 1 ? '' : 's'}`];
-  for (const axis of ['backends', 'connections', 'threads', 'tuning'] as const) {
+  for (const axis of ['backends', 'connections', 'threads', 'tuning', 'overlay'] as const) {
     const values = distinct((p) => p.params[axis]);
     if ((values.length > 1 || axis === 'backends') && values[0] !== undefined) dims.push(`${axis} ${values.join(',')}`);
   }

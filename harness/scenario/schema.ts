@@ -273,6 +273,9 @@ export const LinkRate = z
   .transform((v) => parseLinkRate(v) as number)
   .meta({ description: 'A rate like "1gbit", "100mbit", "500kbit" (bits per second once parsed).' });
 
+export const Overlay = z.enum(['none', 'vxlan']);
+export type Overlay = z.output<typeof Overlay>;
+
 const netnsLayout = {
     backends: z
       .int()
@@ -289,6 +292,9 @@ const netnsLayout = {
     linkRate: LinkRate.optional().meta({
       description:
         'Shape every veth link (client–LB, LB–switch, switch–backends) to this rate in both directions with a tbf qdisc, e.g. "1gbit" or "100mbit"; unset: veth speed (as fast as the CPUs go). Not with qemu placement per-role.',
+    }),    overlay: Overlay.optional().meta({
+      description:
+        'How the LB node reaches the backends: none (routed onto their segment, like flannel host-gw) or vxlan (a VXLAN overlay over that segment: the backends\' addresses on vxlan0, 50 bytes of headers per packet, MTU 1450). Unset: none. Sweep it with sweep.overlay. Not with qemu placement per-role.',
     }),
 };
 
@@ -323,6 +329,10 @@ export const QemuTopologySpec = z
       }),
   })
   // Per-role guests are linked by qemu sockets, not by the veths linkRate shapes.
+  .refine((t) => t.placement !== 'per-role' || t.overlay === undefined || t.overlay === 'none', {
+    path: ['overlay'],
+    message: 'overlay is built on the veths of placement one-guest; per-role guests are linked by qemu sockets — remove overlay or use placement: one-guest',
+  })
   .refine((t) => t.placement !== 'per-role' || t.linkRate === undefined, {
     path: ['linkRate'],
     message: 'linkRate shapes the veth links of placement one-guest; per-role guests are linked by qemu sockets it does not shape — remove linkRate or use placement: one-guest',
@@ -435,6 +445,11 @@ export const SweepSpec = z
       .min(1)
       .optional()
       .meta({ description: 'Generator thread counts to measure; replaces load.threads.' }),
+    overlay: z
+      .array(Overlay)
+      .min(1)
+      .optional()
+      .meta({ description: 'Backend networks to measure, e.g. [none, vxlan]; replaces topology.overlay. The topology is built once per value.' }),
   })
   .meta({ description: 'The matrix: every load balancer is measured at every combination.' });
 export type SweepSpec = z.output<typeof SweepSpec>;

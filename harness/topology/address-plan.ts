@@ -17,6 +17,13 @@ export const PLAN = {
    * client would treat the VIP as its own address. 198.18.128.0/18 is the same size and disjoint.
    */
   sourcePool: '198.18.128.0/18',
+  /**
+   * Under an overlay the veths of the backend segment carry an underlay of their own, in the other
+   * half of the benchmarking range, so that the plan's backend addresses stay on the overlay.
+   */
+  underlayNet: '198.19.1.0/24',
+  underlayLbIp: (i: number) => `198.19.1.${2 + i}`,
+  underlayBackendIp: (i: number) => `198.19.1.${11 + i}`,
   vip: (i = 0) => `198.18.100.${1 + i}`,
   vipNet: '198.18.100.0/24',
 } as const;

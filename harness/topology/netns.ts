@@ -11,6 +11,7 @@ import { parseStubStatus } from './stub-status.ts';
 import { formatRate, shapeLinks } from './shaping.ts';
 import { WORK_ROOT, writeOwner } from './leftovers.ts';
 import type { BackendNode, LbNode, Node, Topology } from './types.ts';
+import type { Overlay } from '../scenario/schema.ts';
 import {
   BACKEND_PORT,
   BACKEND_STATUS_PORT,
@@ -26,6 +27,8 @@ export interface NetnsTopologyOptions {
   linkRate?: number;
   /** CPUs for backend servers (taskset list). */
   serverCpus?: string;
+  /** How the LB node reaches the backends: on their segment (none), or through a VXLAN overlay over it. */
+  overlay?: Overlay;
   runId?: string;
   root?: Host;
   log?: (msg: string) => void;
@@ -43,7 +46,24 @@ export interface RunTopology extends Topology {
   startBackends?(names: string[]): Promise<void>;
   /** Bits per second lbbench shaped every link to (topology.linkRate); absent: unshaped. */
   linkRate?: number;
+  /** The LB-to-backends network as built, read back from the kernel (absent where not ours: bare metal). */
+  network?: BackendNetwork;
 }
+
+
+export interface BackendNetwork {
+  overlay: Overlay;
+  /** MTU of the LB node's interface towards the backends (the overlay device's, under vxlan). */
+  mtu: number;
+  /** MTU of the links underneath (veth). */
+  underlayMtu: number;
+  /** Bytes each packet to a backend carries on the wire beyond what the LB sent: outer headers. */
+  overheadBytes: number;
+  encapsulation: string;
+}
+
+/** VXLAN's IANA port and a VNI of our own; outer Ethernet + IPv4 + UDP + VXLAN headers. */
+const VXLAN = { id: 4242, port: 4789, overheadBytes: 14 + 20 + 8 + 8 };
 export type NetnsTopology = RunTopology;
 
 /** Locally administered, and 198.18.1.250 in its last four bytes. */
@@ -138,6 +158,13 @@ export async function buildNetnsTopology(
   await Promise.all([...renames].map(([n, lines]) => runBatch(root, n, lines)));
 
   const vip = PLAN.vip(0);
+  const vxlan = opts.overlay === 'vxlan';
+  // Under the overlay the backends' plan addresses move to vxlan0 and the veths carry the
+  // underlay: same addresses for drivers and results, one more hop of encapsulation.
+  const beDev = vxlan ? 'vxlan0' : 'eth0';
+  const lbBeDev = vxlan ? 'vxlan0' : 'eth1';
+  const vxlanDev = (local: string, lower: string) =>
+    `link add vxlan0 type vxlan id ${VXLAN.id} local ${local} dstport ${VXLAN.port} dev ${lower}`;
   const perNs: [string, string[]][] = [
     [
       ns.client,
@@ -157,7 +184,8 @@ export async function buildNetnsTopology(
         'link set eth0 up',
         'link set eth1 up',
         `addr add ${PLAN.clientGw}/24 dev eth0`,
-        `addr add ${PLAN.lbBackendIp(0)}/24 dev eth1`,
+        ...(vxlan ? [`addr add ${PLAN.underlayLbIp(0)}/24 dev eth1`, vxlanDev(PLAN.underlayLbIp(0), 'eth1'), 'link set vxlan0 up'] : []),
+        `addr add ${PLAN.lbBackendIp(0)}/24 dev ${lbBeDev}`,
         `addr add ${vip}/32 dev lo`,
         `route add ${PLAN.sourcePool} via ${PLAN.clientIp(0)}`,
       ],
@@ -178,12 +206,21 @@ export async function buildNetnsTopology(
       [
         'link set lo up',
         'link set eth0 up',
-        `addr add ${PLAN.backendIp(i)}/24 dev eth0`,
+        ...(vxlan ? [`addr add ${PLAN.underlayBackendIp(i)}/24 dev eth0`, vxlanDev(PLAN.underlayBackendIp(i), 'eth0'), 'link set vxlan0 up'] : []),
+        `addr add ${PLAN.backendIp(i)}/24 dev ${beDev}`,
         `route add default via ${PLAN.lbBackendIp(0)}`,
       ],
     ]),
   ];
   await Promise.all(perNs.map(([n, lines]) => runBatch(root, n, lines)));
+  if (vxlan) {
+    // Head-end replication instead of multicast: the LB node floods broadcasts (ARP) to every
+    // backend's VTEP, each backend to the LB node's only; MACs are learnt from what arrives.
+    await Promise.all([
+      bridgeFdb(root, ns.lb, ns.be.map((_, i) => PLAN.underlayBackendIp(i))),
+      ...ns.be.map((b) => bridgeFdb(root, b, [PLAN.underlayLbIp(0)])),
+    ]);
+  }
   if (opts.linkRate) {
     await shapeLinks(root, linkEnds(links), opts.linkRate);
     log(`links shaped to ${formatRate(opts.linkRate)}`);
@@ -230,9 +267,11 @@ export async function buildNetnsTopology(
     ip: PLAN.lbBackendIp(0),
     clientIf: 'eth0',
     clientIp: PLAN.clientGw,
-    backendIf: 'eth1',
+    backendIf: lbBeDev,
     backendIp: PLAN.lbBackendIp(0),
   };
+  const network = await readBackendNetwork(lb.host, vxlan ? 'vxlan' : 'none');
+  log(`LB node to backends: ${network.encapsulation}, MTU ${network.mtu}`);
 
   let returnLeg = false;
   return {
@@ -246,7 +285,9 @@ export async function buildNetnsTopology(
     workDir,
     namespaces: all,
     linkRate: opts.linkRate,
+    network,
     async directReturn(list, td) {
+      if (vxlan) throw new ProvisionError('direct return (DSR) is not wired through the VXLAN overlay', 'measure DSR modes with topology.overlay: none');
       // A leg of the client on the backend bridge (made once per LB, with its teardown); only the
       // given backends route replies over it.
       if (!returnLeg) {
@@ -319,6 +360,36 @@ export async function remoteBackendRequests(root: Host, sockets: string[]): Prom
   const pages = out.split('--lbbench--\n').slice(0, sockets.length);
   if (pages.length !== sockets.length) throw new ProvisionError(`read ${pages.length} of ${sockets.length} backend counters on ${root.name}`);
   return pages.map((p) => parseStubStatus(p).requests);
+}
+
+async function bridgeFdb(root: Host, ns: string, remotes: string[]): Promise<void> {
+  const lines = remotes.map((r) => `fdb append 00:00:00:00:00:00 dev vxlan0 dst ${r}`);
+  try {
+    await root.exec(['bridge', '-n', ns, '-b', '-'], { input: lines.join('\n') + '\n', timeoutMs: 30_000 });
+  } catch (e) {
+    throw new ProvisionError(`VXLAN flood list in ${ns} failed: ${(e as Error).message}`, undefined, { cause: e });
+  }
+}
+
+/** The LB node's side of the backend network as the kernel has it: MTUs and, for VXLAN, its VNI and port. */
+async function readBackendNetwork(host: Host, overlay: Overlay): Promise<BackendNetwork> {
+  const links = JSON.parse((await host.exec(['ip', '-j', '-d', 'link', 'show'])).stdout) as { ifname: string; mtu: number; linkinfo?: { info_kind?: string; info_data?: { id?: number; port?: number } } }[];
+  const dev = (name: string) => {
+    const l = links.find((x) => x.ifname === name);
+    if (!l) throw new ProvisionError(`the LB node has no ${name}`);
+    return l;
+  };
+  const under = dev('eth1');
+  if (overlay === 'none') return { overlay, mtu: under.mtu, underlayMtu: under.mtu, overheadBytes: 0, encapsulation: 'none (routed onto the backend segment)' };
+  const vx = dev('vxlan0');
+  const d = vx.linkinfo?.info_data ?? {};
+  return {
+    overlay,
+    mtu: vx.mtu,
+    underlayMtu: under.mtu,
+    overheadBytes: VXLAN.overheadBytes,
+    encapsulation: `VXLAN VNI ${d.id ?? '?'} over UDP port ${d.port ?? '?'} (${VXLAN.overheadBytes} bytes of outer Ethernet/IPv4/UDP/VXLAN headers per packet)`,
+  };
 }
 
 /** A veth link: [namespace, device] at one end, [namespace, device] at the other. */

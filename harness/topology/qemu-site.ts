@@ -56,7 +56,7 @@ export async function openQemuSite(
         imageBuiltAt: image.builtAt,
       },
     },
-    build: (o, td) => buildNetnsTopology({ ...o, backendWorkers: topology.backendWorkers, linkRate: topology.linkRate, root: g.host }, td),
+    build: (o, td) => buildNetnsTopology({ ...o, backendWorkers: topology.backendWorkers, linkRate: topology.linkRate, overlay: o.overlay ?? topology.overlay, root: g.host }, td),
   };
 }
 

@@ -5,7 +5,7 @@
 import { LocalHost } from '../host/local.ts';
 import type { Host } from '../host/types.ts';
 import type { Teardown } from '../teardown.ts';
-import type { Scenario } from '../scenario/schema.ts';
+import type { Overlay, Scenario } from '../scenario/schema.ts';
 import { buildNetnsTopology, type RunTopology } from './netns.ts';
 import { buildBaremetalTopology, connectAll } from './baremetal.ts';
 import { openQemuSite } from './qemu-site.ts';
@@ -14,6 +14,8 @@ import { linkFacts } from './shaping.ts';
 export interface BuildOptions {
   backends: number;
   serverCpus?: string;
+  /** The backend network for this build (a swept overlay), over the topology's own. */
+  overlay?: Overlay;
   runId: string;
   log?: (msg: string) => void;
 }
@@ -46,7 +48,7 @@ export async function openSite(
         root,
         cpus: await countCpus(root),
         facts: { topology: 'netns', ...linkFacts(topology) },
-        build: (o, td) => buildNetnsTopology({ ...o, backendWorkers: topology.backendWorkers, linkRate: topology.linkRate, root }, td),
+        build: (o, td) => buildNetnsTopology({ ...o, backendWorkers: topology.backendWorkers, linkRate: topology.linkRate, overlay: o.overlay ?? topology.overlay, root }, td),
       };
     }
     case 'baremetal': {

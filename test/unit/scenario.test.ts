@@ -342,7 +342,7 @@ describe('invalid scenarios: every problem, with file:line:col and what to write
     const file = join(root, 'topologies', 'broken.yaml');
     await assertProblems(MINIMAL + 'topology: broken\nrepetitions: 0\n', [
       's.yaml:5:14: repetitions: must be at least 1, got 0',
-      `${file}:2:1: backend: unknown key "backend"; valid keys: kind, backends, backendWorkers, linkRate; did you mean backends?`,
+      `${file}:2:1: backend: unknown key "backend"; valid keys: kind, backends, backendWorkers, linkRate, overlay; did you mean backends?`,
       `${file}:3:17: backendWorkers: must be at least 1, got 0`,
     ]);
     await assertProblems(MINIMAL + 'topology: empty\n', [
@@ -353,7 +353,7 @@ describe('invalid scenarios: every problem, with file:line:col and what to write
   test('inline topology with a wrong key or type', async () => {
     await assertProblems(MINIMAL + 'topology: {kind: vm, workers: 2}\n', ['s.yaml:4:18: topology.kind: unknown kind "vm"; valid kinds: netns, qemu, baremetal']);
     await assertProblems(MINIMAL + 'topology: {kind: netns, workers: 2}\n', [
-      's.yaml:4:25: topology.workers: unknown key "workers"; valid keys: kind, backends, backendWorkers, linkRate',
+      's.yaml:4:25: topology.workers: unknown key "workers"; valid keys: kind, backends, backendWorkers, linkRate, overlay',
     ]);
     await assertProblems(MINIMAL + 'topology: 5\n', [
       's.yaml:4:11: topology: expected a string or a map with "kind:" (one of netns, qemu, baremetal), got 5',
