@@ -55,9 +55,35 @@ export function parseSinkCounter(out: string): number {
   return Number(n);
 }
 
-async function nsMac(host: Host, dev: string): Promise<string> {
+export async function nsMac(host: Host, dev: string): Promise<string> {
   // A namespace's /sys is only its own inside `ip netns exec`, which is how namespace hosts run commands.
   return (await host.exec(['cat', `/sys/class/net/${dev}/address`])).stdout.trim();
+}
+
+/**
+ * The client's eth0 made fit for trafgen for the point (undone by `teardown`), and the MACs its
+ * frames need. veth has no qdisc (noqueue): when the peer's ring is full (an XDP program on it
+ * keeps it busy) the send fails with EAGAIN and trafgen gives up ("Flushing TX_RING failed"). A
+ * FIFO queues instead, as a NIC's ring would. A link shaped by topology.linkRate has a tbf there,
+ * which does not do: trafgen sends as fast as it can, the tbf holds the packets back until the
+ * socket's send buffer is full, and trafgen stops with the same EAGAIN (seen at 20mbit). So the
+ * FIFO stands in for the tbf during the point and the tbf is put back after; the shapers further
+ * on (the LB node's egress, the switch's ports) still hold what arrives to the link's rate, and
+ * the excess shows as loss.
+ */
+export async function readyForTrafgen(topo: AttachContext['topo'], teardown: AttachContext['teardown']): Promise<{ dstMac: string; srcMac: string }> {
+  const { label, argv } = topo.linkRate
+    ? { label: 'client0: eth0 shaped again', argv: ['tc', 'qdisc', 'replace', 'dev', 'eth0', 'root', ...tbfArgs(topo.linkRate)] }
+    : { label: 'client0: eth0 back to noqueue', argv: ['tc', 'qdisc', 'del', 'dev', 'eth0', 'root'] };
+  teardown.add(label, () => topo.client.host.exec(argv, { check: false }));
+  await topo.client.host.exec(['tc', 'qdisc', 'replace', 'dev', 'eth0', 'root', 'pfifo', 'limit', '1000']);
+  return { dstMac: await nsMac(topo.lb.host, topo.lb.clientIf), srcMac: await nsMac(topo.client.host, 'eth0') };
+}
+
+/** Pure: trafgen run for `durationS`, stopped by SIGINT so that it prints its summary. */
+export function trafgenArgv(conf: string, durationS: number, opts: { cpus?: string; pps?: number } = {}): string[] {
+  const argv = ['timeout', '-s', 'INT', String(durationS), 'trafgen', '--dev', 'eth0', '--conf', conf, '-P', '1', ...(opts.pps ? ['-b', `${opts.pps}pps`] : []), '-q'];
+  return opts.cpus ? ['taskset', '-c', opts.cpus, ...argv] : argv;
 }
 
 /**
@@ -82,8 +108,7 @@ export const trafgen: LoadDriver<PacketGeneratorMetrics> = {
     return undefined;
   },
   buildArgv(spec: LoadRunSpec) {
-    const argv = ['timeout', '-s', 'INT', String(spec.durationS), 'trafgen', '--dev', 'eth0', '--conf', posix.join(spec.workDir, CONF), '-P', '1', '-q'];
-    return spec.cpus ? ['taskset', '-c', spec.cpus, ...argv] : argv;
+    return trafgenArgv(posix.join(spec.workDir, CONF), spec.durationS, { cpus: spec.cpus });
   },
   async prepare(host: Host, spec: LoadRunSpec) {
     const x = spec.extra ?? {};
@@ -125,20 +150,7 @@ export const trafgen: LoadDriver<PacketGeneratorMetrics> = {
       ctx.teardown.add(`${b.name}: remove the trafgen sink`, () => b.host.exec(['iptables', '-t', 'raw', '-D', ...rule], { check: false }));
       await b.host.exec(['iptables', '-t', 'raw', '-I', ...rule]);
     }
-    // veth has no qdisc (noqueue): when the peer's ring is full (an XDP program on it keeps it
-    // busy) the send fails with EAGAIN and trafgen gives up ("Flushing TX_RING failed"). A FIFO
-    // queues instead, as a NIC's ring would. A link shaped by topology.linkRate has a tbf there,
-    // which does not do: trafgen sends as fast as it can, the tbf holds the packets back until
-    // the socket's send buffer is full, and trafgen stops with the same EAGAIN (seen at 20mbit).
-    // So the FIFO stands in for the tbf during the point and the tbf is put back after; the shapers
-    // further on (the LB node's egress, the switch's ports) still hold what arrives to the link's
-    // rate, and the excess shows as loss.
-    const { label, argv } = topo.linkRate
-      ? { label: 'client0: eth0 shaped again', argv: ['tc', 'qdisc', 'replace', 'dev', 'eth0', 'root', ...tbfArgs(topo.linkRate)] }
-      : { label: 'client0: eth0 back to noqueue', argv: ['tc', 'qdisc', 'del', 'dev', 'eth0', 'root'] };
-    ctx.teardown.add(label, () => topo.client.host.exec(argv, { check: false }));
-    await topo.client.host.exec(['tc', 'qdisc', 'replace', 'dev', 'eth0', 'root', 'pfifo', 'limit', '1000']);
-    const extra = { dstMac: await nsMac(topo.lb.host, topo.lb.clientIf), srcMac: await nsMac(topo.client.host, 'eth0'), srcIp: topo.client.ip };
+    const extra = { ...(await readyForTrafgen(topo, ctx.teardown)), srcIp: topo.client.ip };
     return {
       extra,
       async counters() {

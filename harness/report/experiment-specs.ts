@@ -2,10 +2,11 @@
 // come, service under a flood, failover, overlays). Pure, like specs.ts.
 import type { TopLevelSpec } from 'vega-lite';
 import type { PointResult, RunResult } from '../results/types.ts';
-import { median } from '../stats/descriptive.ts';
-import { eventMarkLayers, metricsOf, RATE_TITLE, rateOf, rateUnit, SCHEMA, seriesLabeler, timelineReps, WIDTH, type Chart } from './specs.ts';
+import { mean, median } from '../stats/descriptive.ts';
+import { colorEnc, eventMarkLayers, metricsOf, RATE_TITLE, rateOf, rateUnit, SCHEMA, seriesLabeler, timelineReps, WIDTH, type Chart } from './specs.ts';
+import { probeSuccess } from '../load/flood.ts';
 
-export type ExperimentChartId = 'lb-nodes' | 'overlay';
+export type ExperimentChartId = 'lb-nodes' | 'overlay' | 'flood';
 
 export interface LbNodesDatum {
   series: string;
@@ -162,6 +163,75 @@ export function overlaySpec(result: RunResult): TopLevelSpec | null {
   } as TopLevelSpec;
 }
 
+// ---------------------------------------------------------------- service under a flood
+
+export const FLOOD_MEASURES = ['probe success (%)', 'probe p99 (ms)', 'CPU busy (cores)'] as const;
+
+export interface FloodDatum {
+  /** The LB, with any other varying parameter but the flood rate. */
+  series: string;
+  /** The flood rate as set (packets/s). */
+  floodPps: number;
+  measure: (typeof FLOOD_MEASURES)[number];
+  /** Median over repetitions. */
+  value: number;
+}
+
+const withoutParam = (p: PointResult, key: string): PointResult => {
+  const { [key]: _drop, ...params } = p.params;
+  return { ...p, params: params as PointResult['params'] };
+};
+
+/** Per LB and flood rate (largest backend count): the probe's success and p99, and the CPU busy on the LB node. */
+export function floodData(result: RunResult): FloodDatum[] {
+  const pts = result.points.filter((p) => typeof p.params.floodPps === 'number' && p.repetitions.length > 0);
+  if (new Set(pts.map((p) => p.params.floodPps)).size < 2) return [];
+  const n = Math.max(...pts.map((p) => p.params.backends));
+  const label = seriesLabeler({ ...result, points: result.points.map((p) => withoutParam(p, 'floodPps')) });
+  return pts
+    .filter((p) => p.params.backends === n && 'requests' in p.repetitions[0]!.metrics)
+    .flatMap((p) => {
+      const series = label(withoutParam(p, 'floodPps'));
+      const floodPps = p.params.floodPps as number;
+      const reps = p.repetitions;
+      const cpu = reps.filter((r) => r.samples?.lb?.length).map((r) => mean(r.samples!.lb!.map((s) => s.cpu.busy)));
+      return [
+        { series, floodPps, measure: FLOOD_MEASURES[0], value: 100 * median(reps.map((r) => probeSuccess(metricsOf(r)))) },
+        { series, floodPps, measure: FLOOD_MEASURES[1], value: median(reps.map((r) => metricsOf(r).latencyUs.p99 / 1000)) },
+        ...(cpu.length ? [{ series, floodPps, measure: FLOOD_MEASURES[2], value: median(cpu) }] : []),
+      ];
+    });
+}
+
+/** Lowest and highest share of the set rate that trafgen reached, over every flooded repetition. */
+export function floodReached(result: RunResult): [number, number] | undefined {
+  const shares = result.points.flatMap((p) => p.repetitions.flatMap((r) => (r.flood ? [r.flood.sentPerSec / r.flood.targetPps] : [])));
+  return shares.length ? [Math.min(...shares), Math.max(...shares)] : undefined;
+}
+
+export function floodSpec(result: RunResult): TopLevelSpec | null {
+  const values = floodData(result).filter((d) => Number.isFinite(d.value));
+  if (!values.length) return null;
+  const series = [...new Set(values.map((d) => d.series))];
+  return {
+    $schema: SCHEMA,
+    title: { text: 'Service under a flood', subtitle: 'the probe (the scenario\'s load) beside a background flood at the VIP; median over repetitions' },
+    data: { values },
+    facet: { row: { field: 'measure', type: 'nominal', title: null, sort: [...FLOOD_MEASURES], header: { labelAngle: 0, labelAlign: 'left' } } },
+    resolve: { scale: { y: 'independent' } },
+    spec: {
+      width: WIDTH,
+      height: 130,
+      mark: { type: 'line', point: true, strokeWidth: 2 },
+      encoding: {
+        x: { field: 'floodPps', type: 'quantitative', title: 'Flood (packets/s, as set)', axis: { format: '~s' } },
+        y: { field: 'value', type: 'quantitative', title: null, scale: { zero: true } },
+        color: { ...colorEnc(result), scale: { domain: series } },
+      },
+    },
+  } as TopLevelSpec;
+}
+
 export function experimentCharts(result: RunResult): (Chart & { id: ExperimentChartId })[] {
   const out: (Chart & { id: ExperimentChartId })[] = [];
   const ln = lbNodesSpec(result);
@@ -174,6 +244,21 @@ export function experimentCharts(result: RunResult): (Chart & { id: ExperimentCh
         "Each dashed line is a change, labelled with the router's update delay: from the change being issued (route write or BGP announce/withdraw) until its table showed the new set of next hops, from `ip monitor` where it saw the update. " +
         'A dip after a change is connections the new hashing broke, reconnecting; its depth and width are the responsiveness.',
       spec: ln,
+    });
+  }
+  const fl = floodSpec(result);
+  if (fl) {
+    const reached = floodReached(result);
+    const packet = result.points.flatMap((p) => p.repetitions).find((r) => r.flood)?.flood?.packet;
+    out.push({
+      id: 'flood',
+      title: 'Service under a flood',
+      caption:
+        `The scenario's load as a probe while trafgen floods the VIP with ${packet === 'udp' ? '60-byte UDP datagrams' : '60-byte TCP SYNs'}, each from a random address of the client's source pool and a random port, at each rate (x, as set). ` +
+        "Top: the share of the probe's attempts that got an answer; middle: its 99th-percentile latency; bottom: CPUs busy during the measurement, from the LB node's sampler " +
+        "(on the one-host netns topology that is the whole host's, the flood's generator included). " +
+        (reached ? `trafgen reached ${Math.round(100 * reached[0])}–${Math.round(100 * reached[1])}% of the set rates (result: repetitions[].flood).` : ''),
+      spec: fl,
     });
   }
   const ov = overlaySpec(result);

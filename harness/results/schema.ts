@@ -63,6 +63,9 @@ const Repetition = z.looseObject({
   datapath: z.record(z.string(), num).optional(),
   samples: z.record(z.string(), z.array(Sample)).optional(),
   bottleneck: z.looseObject({ verdict: z.enum(['generator', 'lb', 'backend', 'link', 'unknown']), evidence: z.array(z.string()) }).optional(),
+  flood: z
+    .looseObject({ packet: z.enum(['syn', 'udp']), targetPps: z.int().positive(), sent: z.int().positive(), sentPerSec: num.positive(), seconds: num.positive() })
+    .optional(),
   events: z
     .array(
       z.looseObject({

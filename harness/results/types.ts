@@ -118,6 +118,8 @@ export interface Repetition {
   samples?: Record<string, Sample[]>;
   /** What limited this repetition, with the numbers behind the verdict. */
   bottleneck?: Bottleneck;
+  /** The background flood during this repetition (load.flood): what trafgen sent; the metrics are then the probe's. */
+  flood?: { packet: 'syn' | 'udp'; targetPps: number; sent: number; sentPerSec: number; seconds: number };
 }
 
 /**

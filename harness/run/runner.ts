@@ -29,6 +29,8 @@ import type { Sample } from '../sampler/series.ts';
 import { rateOf } from '../report/specs.ts';
 import { median } from '../stats/descriptive.ts';
 import { clockOffset, fmtEvent, placeEvents, PointState, runEventSchedule, type AppliedEvent } from './events.ts';
+import { FLOOD_MARGIN_S, prepareFlood, type FloodResult } from '../load/flood.ts';
+import { trafgen } from '../load/trafgen.ts';
 
 export interface RunOptions {
   scenario: Scenario;
@@ -105,6 +107,7 @@ export async function preflightAll(
     throw first!;
   }
   await load.preflight(generatorHost, loadSpec);
+  if (points.some((p) => (p.params.floodPps ?? 0) > 0)) await trafgen.preflight(generatorHost);
   return unavailable;
 }
 
@@ -266,6 +269,8 @@ async function runPoint(topo: NetnsTopology, point: PlannedPoint, c: PointContex
     const attached = await c.loadDriver.attach?.({ topo, backends, endpoint: deployed.endpoint, load, teardown: ledger, workDir });
     const counters = attached ? () => attached.counters() : () => topo.backendCounters();
     const extra = attached?.extra;
+    const floodPps = point.params.floodPps ?? 0;
+    const flood = floodPps > 0 ? await prepareFlood({ topo, endpoint: deployed.endpoint, teardown: ledger, workDir }, c.scenario.load.flood?.packet ?? 'syn') : undefined;
     const costs: number[] = [];
     const startSampling = c.scenario.samplers === false ? undefined : await pointSamplers(topo, backends, c.scenario.samplers.interval);
     for (let rep = 0; rep < point.repetitions; rep++) {
@@ -276,6 +281,10 @@ async function runPoint(topo: NetnsTopology, point: PlannedPoint, c: PointContex
       }
       const before = await counters();
       const dpBefore = await deployed.counters?.();
+      // The flood is under way before the probe starts and still going when it ends.
+      const flooding = flood?.start(floodPps, load.duration + (events.length ? START_LEAD_MS / 1000 : 0) + 2 * FLOOD_MARGIN_S + load.timeout, c.cpus.generator);
+      // Stopped by the point's ledger if the run is interrupted meanwhile.
+      if (flooding) await sleep(FLOOD_MARGIN_S * 1000, c.signal);
       const startedAt = new Date().toISOString();
       // Events run beside the generator; whatever ends the load (done, failed) ends them too.
       const eventsAc = new AbortController();
@@ -289,6 +298,7 @@ async function runPoint(topo: NetnsTopology, point: PlannedPoint, c: PointContex
       let happened: AppliedEvent[];
       const sampling = startSampling?.(load.duration + (t0 - Date.now()) / 1000 + (c.loadDriver.extraBoundS ?? 0) + load.timeout + 5);
       let samples: Record<string, Sample[]> | undefined;
+      let flooded: FloodResult | undefined;
       try {
         loadRun = await runLoad(topo.client.host, c.loadDriver, { load, target, durationS: load.duration, cpus: c.cpus.generator, workDir, startAtEpochMs, extra }, { signal: c.signal });
       } finally {
@@ -301,6 +311,7 @@ async function runPoint(topo: NetnsTopology, point: PlannedPoint, c: PointContex
         // Back to the point's starting state before anything is read or measured again.
         await state.restore();
         samples = await sampled.catch((e) => (loadRun! ? Promise.reject(e) : undefined));
+        flooded = await flooding?.finish(true).catch((e) => (loadRun! ? Promise.reject(e) : undefined));
       }
       const { metrics: gen, output } = loadRun;
       const after = await counters();
@@ -337,6 +348,7 @@ async function runPoint(topo: NetnsTopology, point: PlannedPoint, c: PointContex
         ...(eventResults ? { events: eventResults } : {}),
         ...(samples ? { samples } : {}),
         ...(bottleneck ? { bottleneck } : {}),
+        ...(flooded ? { flood: flooded } : {}),
       };
       await c.writer.addRepetition(meta, repetition);
       const cost = cpuPerMillion(samples?.lb, rateOf(repetition), topo.lb.ns === undefined, lbWorkers(point.lb) !== undefined);

@@ -61,7 +61,7 @@ export async function parseScenarioText(text: string, fileLabel: string, opts: L
 
   const baseDir = opts.baseDir ?? dirname(resolve(fileLabel));
   const topo = await resolveTopology(data, opts.projectRoot ?? PROJECT_ROOT, baseDir);
-  findings.push(...topo.findings, ...sweepBeyondTopology(data, topo), ...eventFindings(data, topo.spec), ...generatorFindings(data, topo.spec), ...thresholdFindings(data), ...tuningFindings(data), ...overlayFindings(data, topo.spec));
+  findings.push(...topo.findings, ...sweepBeyondTopology(data, topo), ...eventFindings(data, topo.spec), ...generatorFindings(data, topo.spec), ...thresholdFindings(data), ...tuningFindings(data), ...overlayFindings(data, topo.spec), ...floodFindings(data, topo.spec));
 
   const problems = [...placeAll(src, findings), ...topo.problems];
   if (problems.length || !result.success || !topo.spec) throw invalid('scenario', fileLabel, problems);
@@ -527,6 +527,26 @@ function generatorFindings(data: unknown, topo: TopologySpec | undefined): Findi
         findings.push({ path: ['loadBalancers', i], message: `${lbName(lb.data)} balances TCP only, and this load is UDP (load.protocol: udp); measure it in a TCP scenario` });
       }
     });
+  }
+  return findings;
+}
+
+/** Generators whose requests make a probe: a success rate and a latency per request. */
+const PROBES = ['wrk', 'connect', 'traffic'];
+
+function floodFindings(data: unknown, topo: TopologySpec | undefined): Finding[] {
+  const load = LoadSpec.safeParse(valueAt(data, ['load']) ?? {});
+  const sweep = SweepSpec.safeParse(valueAt(data, ['sweep']) ?? {});
+  if (!load.success || !sweep.success || !topo) return [];
+  const rates = sweep.data.floodPps ?? (load.data.flood ? [load.data.flood.pps] : []);
+  if (!rates.some((r) => r > 0)) return [];
+  const where = sweep.data.floodPps ? ['sweep', 'floodPps'] : ['load', 'flood'];
+  const findings: Finding[] = [];
+  if (!PROBES.includes(load.data.generator)) {
+    findings.push({ path: where, message: `a flood is measured by the probe beside it, and ${load.data.generator} makes no requests to probe with; set load.generator: connect (one request per connection, like a curl loop), wrk or traffic` });
+  }
+  if (topo.kind === 'baremetal' || (topo.kind === 'qemu' && topo.placement === 'per-role')) {
+    findings.push({ path: where, message: `the flood is trafgen writing frames on the client's eth0 towards the LB node's MAC, which lbbench knows only on netns and qemu one-guest topologies (not ${topo.kind}${topo.kind === 'qemu' ? ' per-role' : ''}); remove the flood or use kind: netns` });
   }
   return findings;
 }

@@ -10,6 +10,8 @@ export interface PointParams {
   tuning?: string;
   /** The backend network, when the scenario sweeps it. */
   overlay?: Overlay;
+  /** Background flood rate (packets/s) under which the load is the probe, when the scenario has a flood. */
+  floodPps?: number;
 }
 
 export interface PlannedPoint {
@@ -37,7 +39,10 @@ export function plan(scenario: Scenario): PlannedPoint[] {
     connections: sweep.connections ?? [load.connections],
     threads: sweep.threads ?? [load.threads],
   };
+  const floods: (number | undefined)[] = sweep.floodPps ?? (load.flood ? [load.flood.pps] : [undefined]);
   const inId = (axis: 'backends' | 'connections' | 'threads') => axis === 'backends' || sweep[axis] !== undefined;
+  // A fixed flood rate is the scenario's, like load.connections: only a swept one names points.
+  const shown = (k: keyof PointParams) => (k === 'tuning' || k === 'overlay' ? true : k === 'floodPps' ? sweep.floodPps !== undefined : inId(k));
   const timing = { warmup: load.warmup, duration: load.duration, settle: scenario.settle };
   const profiles: (TuningProfile | undefined)[] = scenario.tuning.length ? scenario.tuning : [undefined];
   // Outermost: each overlay is a topology of its own, built once for all its points.
@@ -46,11 +51,18 @@ export function plan(scenario: Scenario): PlannedPoint[] {
     axes.backends.flatMap((backends) =>
       axes.connections.flatMap((connections) =>
         axes.threads.flatMap((threads) =>
-          profiles.map((tuning) => {
-            const params: PointParams = { backends, connections, threads, ...(tuning ? { tuning: tuning.name } : {}), ...(overlay ? { overlay } : {}) };
-            const tags = (Object.keys(params) as (keyof PointParams)[]).filter((k) => k === 'tuning' || k === 'overlay' || inId(k)).map((k) => `${k}=${params[k]}`);
+          profiles.flatMap((tuning) => floods.map((floodPps) => {
+            const params: PointParams = {
+              backends,
+              connections,
+              threads,
+              ...(tuning ? { tuning: tuning.name } : {}),
+              ...(overlay ? { overlay } : {}),
+              ...(floodPps !== undefined ? { floodPps } : {}),
+            };
+            const tags = (Object.keys(params) as (keyof PointParams)[]).filter(shown).map((k) => `${k}=${params[k]}`);
             return { id: `${lb.name}/${tags.join(',')}`, lb, params, repetitions: scenario.repetitions, timing, ...(tuning ? { tuning } : {}) };
-          }),
+          })),
         ),
       ),
     ),
@@ -63,7 +75,7 @@ export function describePlan(points: PlannedPoint[]): string {
   const distinct = <T>(f: (p: PlannedPoint) => T) => [...new Set(points.map(f))];
   const lbs = distinct((p) => p.lb.name);
   const dims = [`${lbs.length} load balancer${lbs.length === 1 ? '' : 's'}`];
-  for (const axis of ['backends', 'connections', 'threads', 'tuning', 'overlay'] as const) {
+  for (const axis of ['backends', 'connections', 'threads', 'tuning', 'overlay', 'floodPps'] as const) {
     const values = distinct((p) => p.params[axis]);
     if ((values.length > 1 || axis === 'backends') && values[0] !== undefined) dims.push(`${axis} ${values.join(',')}`);
   }

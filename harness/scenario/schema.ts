@@ -238,6 +238,16 @@ export const LoadSpec = z
       .max(16000)
       .default(0)
       .meta({ description: "connect and traffic: connect from this many addresses of the client's source pool (198.18.128.0/18, netns topologies), so hashing LBs see many clients; 0: the client's own address." }),
+    flood: z
+      .strictObject({
+        packet: z.enum(['syn', 'udp']).default('syn').meta({ description: 'syn: 60-byte TCP SYNs to the LB port; udp: 60-byte UDP datagrams to it.' }),
+        pps: z.int().min(0).max(100_000_000).default(0).meta({ description: 'Packets per second (0: no flood); sweep.floodPps replaces it.' }),
+      })
+      .optional()
+      .meta({
+        description:
+          "A background flood at the VIP while the load runs, which becomes the probe: trafgen on the client sends SYNs or small UDP datagrams, each from a random address of the client's source pool and a random port, at a set rate. The probe's success rate and latency are measured under it (netns and qemu one-guest topologies).",
+      }),
   })
   .meta({ description: 'How load is generated at every point.' });
 export type LoadSpec = z.output<typeof LoadSpec>;
@@ -450,6 +460,11 @@ export const SweepSpec = z
       .min(1)
       .optional()
       .meta({ description: 'Backend networks to measure, e.g. [none, vxlan]; replaces topology.overlay. The topology is built once per value.' }),
+    floodPps: z
+      .array(z.int().min(0).max(100_000_000))
+      .min(1)
+      .optional()
+      .meta({ description: 'Flood rates to measure the probe under, packets/s, e.g. [0, 20000, 100000] (0: no flood); replaces load.flood.pps.' }),
   })
   .meta({ description: 'The matrix: every load balancer is measured at every combination.' });
 export type SweepSpec = z.output<typeof SweepSpec>;

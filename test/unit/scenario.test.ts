@@ -183,7 +183,7 @@ describe('invalid scenarios: every problem, with file:line:col and what to write
 
   test('unknown nested key suggests the closest one', async () => {
     await assertProblems(MINIMAL + yaml('load:', '  duraton: 5s'), [
-      's.yaml:5:3: load.duraton: unknown key "duraton"; valid keys: generator, duration, warmup, connections, threads, path, timeout, rate, protocol, packetSize, bitrate, moongen, sourceAddresses; did you mean duration?',
+      's.yaml:5:3: load.duraton: unknown key "duraton"; valid keys: generator, duration, warmup, connections, threads, path, timeout, rate, protocol, packetSize, bitrate, moongen, sourceAddresses, flood; did you mean duration?',
     ]);
   });
 
@@ -272,7 +272,7 @@ describe('invalid scenarios: every problem, with file:line:col and what to write
 
   test('an empty value where a map belongs points at its key', async () => {
     await assertProblems(MINIMAL + 'load:\n', [
-      's.yaml:4:1: load: expected a map (keys: generator, duration, warmup, connections, threads, path, timeout, rate, protocol, packetSize, bitrate, moongen, sourceAddresses), got nothing',
+      's.yaml:4:1: load: expected a map (keys: generator, duration, warmup, connections, threads, path, timeout, rate, protocol, packetSize, bitrate, moongen, sourceAddresses, flood), got nothing',
     ]);
   });
 
@@ -432,7 +432,7 @@ describe('invalid scenarios: every problem, with file:line:col and what to write
         `s.yaml:3:11: loadBalancers[0].kind: unknown load balancer kind "envoy"; valid kinds: ${KINDS}`,
         's.yaml:5:11: loadBalancers[1].mode: invalid value "l9"; allowed values: l4, l7',
         's.yaml:7:13: load.duration: expected a duration like "5s", "500ms" or "2m", got "soon"',
-        's.yaml:8:3: load.conections: unknown key "conections"; valid keys: generator, duration, warmup, connections, threads, path, timeout, rate, protocol, packetSize, bitrate, moongen, sourceAddresses; did you mean connections?',
+        's.yaml:8:3: load.conections: unknown key "conections"; valid keys: generator, duration, warmup, connections, threads, path, timeout, rate, protocol, packetSize, bitrate, moongen, sourceAddresses, flood; did you mean connections?',
         's.yaml:9:14: repetitions: must be at least 1, got -2',
         's.yaml:10:20: sweep.backends[0]: must be at least 1, got 0',
       ],
