@@ -38,6 +38,7 @@ export const REQUIREMENTS: Requirement[] = [
   { cmd: 'nft', pkg: 'nftables', why: 'nftables LB', version: ['nft', '--version'] },
   { cmd: 'conntrack', pkg: 'conntrack', why: 'flushing NAT state between LBs', version: ['conntrack', '--version'] },
   { cmd: 'bird', pkg: 'bird2', why: 'ECMP in BGP mode', version: ['bird', '--version'] },
+  { cmd: 'keepalived', pkg: 'keepalived', why: 'VRRP failover (kind: vrrp)', version: ['keepalived', '--version'] },
   { cmd: 'gcc', pkg: 'gcc', why: 'building the NFQUEUE LB', version: ['gcc', '--version'] },
   { cmd: 'make', pkg: 'make', why: 'building the datapaths', version: ['make', '--version'] },
   { cmd: 'pkg-config', pkg: 'pkg-config', why: 'building the NFQUEUE LB' },

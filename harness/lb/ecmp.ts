@@ -12,6 +12,7 @@ import { PreflightError, ProvisionError } from '../errors.ts';
 import { Teardown } from '../teardown.ts';
 import { requireTools, toolVersion } from './preflight.ts';
 import { tail } from './proc.ts';
+import { takeLinkDown } from '../host/link-down.ts';
 import { addVipToBackends, releaseVipFromLbNode } from './vip.ts';
 import { setSysctls } from '../host/sysctl.ts';
 import { waitFor } from '../util/time.ts';
@@ -623,6 +624,24 @@ export const ecmp: LbDriver<Spec> = {
         delays.push(d);
         current = members;
         ctx.log(`ecmp: ${d.from} → ${d.to} nexthops on ${lb.name} in ${d.ms} ms (${d.source})`);
+      },
+      async failLbNode(how) {
+        if (how !== 'link-down') throw new ProvisionError(`ecmp: fail-lb-node how: ${how} — an ECMP LB node here is a backend; kill-backends kills its server`);
+        // The router is not told: its route keeps the dead next hop until something withdraws it
+        // (nothing, with static routes; BGP's hold timer, with bird).
+        const victim = topo.backends.find((b) => b.name === current.at(-1)?.name);
+        if (!victim) throw new ProvisionError('ecmp: no LB node in the route to fail');
+        const up = await takeLinkDown(victim.host, 'eth0');
+        return {
+          target: [victim.name],
+          async restore() {
+            await up();
+            // With BGP the session comes back and the path is announced again; the next repetition starts with every path.
+            const want = current.map((m) => m.ip);
+            const back = await waitFor(async () => sameSet(await vipGateways(lb.host, vip), want), { timeoutMs: BGP_TIMEOUT_MS, intervalMs: POLL_MS });
+            if (!back) throw new ProvisionError(`ecmp: ${victim.name} is back, but the route to ${vip} is not [${want.join(', ')}] within ${BGP_TIMEOUT_MS} ms`);
+          },
+        };
       },
       // Empty until a change: a point without changes has no delay to report.
       timings: (): Record<string, number[]> => (delays.length ? { routeUpdateMs: delays.map((d) => d.ms) } : {}),

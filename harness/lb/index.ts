@@ -14,6 +14,7 @@ import { ipvs } from './ipvs.ts';
 import { ecmp } from './ecmp.ts';
 import { nfqueue } from './nfqueue.ts';
 import { xdp } from './xdp.ts';
+import { vrrp } from './vrrp.ts';
 
 export const lbDrivers: { [K in LbKind]: LbDriver<Extract<LbSpec, { kind: K }>> } = {
   router,
@@ -25,6 +26,7 @@ export const lbDrivers: { [K in LbKind]: LbDriver<Extract<LbSpec, { kind: K }>> 
   ecmp,
   nfqueue,
   xdp,
+  vrrp,
 };
 
 export function getLbDriver<S extends LbSpec>(kind: S['kind']): LbDriver<S> {

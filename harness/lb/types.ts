@@ -40,6 +40,11 @@ export interface Deployed {
   counters?(): Promise<Record<string, number>>;
   /** Durations the datapath measured itself, by name in ms (ECMP: route update delays). Stored with the point. */
   timings?(): Record<string, number[]>;
+  /**
+   * Fail an LB node unannounced (event fail-lb-node): its client link down, or its LB daemon
+   * SIGKILLed. Returns which node it was and how to bring it back when the repetition ends.
+   */
+  failLbNode?(how: 'link-down' | 'kill'): Promise<{ target: string[]; restore(): Promise<void> }>;
   /** Remove everything apply() created. Idempotent. */
   teardown(): Promise<void>;
 }
@@ -55,6 +60,8 @@ export interface LbDriver<S extends LbSpec = LbSpec> {
    * provisioned, on a host equivalent to the LB node (for netns topologies: the root host).
    */
   preflight(host: Host, spec: S): Promise<void>;
+  /** Active/backup LBs: the topology must build a standby LB node beside lb0. */
+  readonly needsStandbyLb?: boolean;
   /** Whether this LB (with these options) balances UDP on the port as well; absent: TCP only. */
   udp?(spec: S): boolean;
   apply(ctx: LbContext<S>): Promise<Deployed>;

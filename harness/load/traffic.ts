@@ -56,6 +56,8 @@ export interface TrafficMetrics extends RequestGeneratorMetrics {
   /** Messages answered per backend, as the tester saw them. */
   testerPerBackend: Record<string, number>;
   samples: TrafficSample[];
+  /** Spans [from, to] (ms; to null: until the end) in which no connection got an answer for longer than overMs. */
+  answerGaps?: { overMs: number; spans: [number, number | null][] };
   failedMessages: number;
   tester: { cpuSeconds: number; cpuShare: number; saturated: boolean; sourceAddresses: number; startEpochMs: number; rate: number; intervalMs: number; timeoutMs: number };
 }
@@ -104,6 +106,14 @@ export function parseTrafficFull(stdout: string): TrafficParse {
       fail(`connection record ${JSON.stringify(r)} is inconsistent`, line);
     }
   }
+  // Older testers did not report gaps; a present but malformed list is junk like any other.
+  let answerGaps: TrafficMetrics['answerGaps'];
+  if (o.gaps !== undefined) {
+    const spans = o.gaps as [number, number | null][];
+    const ok = Array.isArray(spans) && typeof o.gapMs === 'number' && spans.every((g, i) => Array.isArray(g) && g.length === 2 && Number.isFinite(g[0]) && (g[1] === null ? i === spans.length - 1 : Number.isFinite(g[1]) && g[1] >= g[0]));
+    if (!ok) fail('gaps are not a list of [from, to] spans', line);
+    answerGaps = { overMs: o.gapMs as number, spans };
+  }
   const sum = (k: keyof TrafficSample) => samples.reduce((a, s) => a + s[k], 0);
   const established = records.filter((r) => r.outcome !== 'connect-failed');
   const lost = records.filter((r) => r.outcome === 'lost');
@@ -147,6 +157,7 @@ export function parseTrafficFull(stdout: string): TrafficParse {
     fairness: jainFairness(Object.values(connectionsPerBackend)),
     testerPerBackend: { ...perBackend },
     samples,
+    ...(answerGaps ? { answerGaps } : {}),
     failedMessages,
     tester: { cpuSeconds, cpuShare, saturated: cpuShare > SATURATED_CPU_SHARE, sourceAddresses: sources, startEpochMs, rate, intervalMs, timeoutMs },
   };
@@ -187,6 +198,6 @@ export const traffic: LoadDriver<TrafficMetrics> = {
   },
   timeline(stdout: string) {
     const { metrics, records } = parseTrafficFull(stdout);
-    return { startEpochMs: metrics.tester.startEpochMs, endMs: metrics.durationS * 1000, records };
+    return { startEpochMs: metrics.tester.startEpochMs, endMs: metrics.durationS * 1000, records, ...(metrics.answerGaps ? { answerGaps: metrics.answerGaps } : {}) };
   },
 };

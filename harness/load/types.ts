@@ -82,7 +82,7 @@ export interface LoadDriver<M extends GeneratorMetrics = GeneratorMetrics> {
    * connection's life in ms since `startEpochMs` (the generator host's clock), and where the
    * measurement ended on that timeline.
    */
-  timeline?(stdout: string): { startEpochMs: number; endMs: number; records: ConnectionRecord[] };
+  timeline?(stdout: string): { startEpochMs: number; endMs: number; records: ConnectionRecord[]; answerGaps?: { overMs: number; spans: [number, number | null][] } };
   /** Protocols the LB must balance on its port for this load (default tcp). */
   protocols?(load: LoadSpec): Protocol[];
   /** Generators whose traffic is not HTTP set up its receiving side (sinks, servers) per point. */

@@ -6,7 +6,7 @@ import { mean, median } from '../stats/descriptive.ts';
 import { colorEnc, eventMarkLayers, metricsOf, RATE_TITLE, rateOf, rateUnit, SCHEMA, seriesLabeler, timelineReps, WIDTH, type Chart } from './specs.ts';
 import { probeSuccess } from '../load/flood.ts';
 
-export type ExperimentChartId = 'lb-nodes' | 'overlay' | 'flood';
+export type ExperimentChartId = 'lb-nodes' | 'overlay' | 'flood' | 'failover';
 
 export interface LbNodesDatum {
   series: string;
@@ -104,6 +104,13 @@ export function lbNodesSpec(result: RunResult): TopLevelSpec | null {
 
 // ---------------------------------------------------------------- overlay axis
 
+/** The point as if `key` were not among its params: for labels of charts that put that param on an axis. */
+const withoutParam = (p: PointResult, key: string): PointResult => {
+  const { [key]: _drop, ...params } = p.params;
+  return { ...p, params: params as PointResult['params'] };
+};
+
+
 export interface OverlayDatum {
   /** The LB, with any other swept parameter that varies. */
   lb: string;
@@ -121,10 +128,7 @@ export function overlayData(result: RunResult): OverlayDatum[] {
   const swept = result.points.filter((p) => typeof p.params.overlay === 'string' && p.repetitions.length > 0);
   if (new Set(swept.map((p) => p.params.overlay)).size < 2) return [];
   // Labelled as if overlay were not swept: it is the bars' other axis, not part of the LB's name.
-  const withoutOverlay = (p: PointResult): PointResult => {
-    const { overlay: _o, ...params } = p.params;
-    return { ...p, params };
-  };
+  const withoutOverlay = (p: PointResult) => withoutParam(p, 'overlay');
   const label = seriesLabeler({ ...result, points: result.points.map(withoutOverlay) });
   const lbOf = (p: PointResult) => label(withoutOverlay(p));
   const overlays = [...new Set(swept.map((p) => String(p.params.overlay)))];
@@ -177,11 +181,6 @@ export interface FloodDatum {
   value: number;
 }
 
-const withoutParam = (p: PointResult, key: string): PointResult => {
-  const { [key]: _drop, ...params } = p.params;
-  return { ...p, params: params as PointResult['params'] };
-};
-
 /** Per LB and flood rate (largest backend count): the probe's success and p99, and the CPU busy on the LB node. */
 export function floodData(result: RunResult): FloodDatum[] {
   const pts = result.points.filter((p) => typeof p.params.floodPps === 'number' && p.repetitions.length > 0);
@@ -232,6 +231,64 @@ export function floodSpec(result: RunResult): TopLevelSpec | null {
   } as TopLevelSpec;
 }
 
+// ---------------------------------------------------------------- failover (fail-lb-node)
+
+export const FAILOVER_MEASURES = ['no answers at all (ms)', 'failures went on for (ms)', 'connections lost (%)'] as const;
+
+export interface FailoverDatum {
+  series: string;
+  /** "lb0 link-down", "be3 link-down": which node, how. */
+  event: string;
+  measure: (typeof FAILOVER_MEASURES)[number];
+  /** Median over repetitions. */
+  value: number;
+  /** connections lost: the ideal (those through the failed node). */
+  ideal?: number;
+  repetitions: number;
+}
+
+/** Per LB (largest backend count), each fail-lb-node event's outage, how long failures went on, and its loss. */
+export function failoverData(result: RunResult): FailoverDatum[] {
+  const label = seriesLabeler(result);
+  const out: FailoverDatum[] = [];
+  const n = Math.max(0, ...result.points.map((p) => p.params.backends));
+  for (const p of result.points.filter((x) => x.params.backends === n)) {
+    const reps = p.repetitions.filter((r) => r.events?.some((e) => e.action === 'fail-lb-node' && !e.error));
+    if (!reps.length) continue;
+    const evs = reps.map((r) => r.events!.find((e) => e.action === 'fail-lb-node' && !e.error)!);
+    const event = `${evs[0]!.target.join(',')} ${String((result.scenario as { events?: { action: string; how?: string }[] }).events?.find((e) => e.action === 'fail-lb-node')?.how ?? 'link-down')}`;
+    const base = { series: label(p), event, repetitions: reps.length };
+    const gaps = evs.filter((e) => e.interruption).map((e) => e.interruption!.ms);
+    if (gaps.length) out.push({ ...base, measure: FAILOVER_MEASURES[0], value: median(gaps) });
+    out.push({ ...base, measure: FAILOVER_MEASURES[1], value: median(evs.map((e) => e.lastFailureMs ?? 0)) });
+    out.push({ ...base, measure: FAILOVER_MEASURES[2], value: 100 * median(evs.map((e) => e.observedLoss)), ideal: 100 * median(evs.map((e) => e.idealLoss)) });
+  }
+  return out;
+}
+
+export function failoverSpec(result: RunResult): TopLevelSpec | null {
+  const values = failoverData(result);
+  if (!values.length) return null;
+  const series = [...new Set(values.map((d) => d.series))];
+  const x = { field: 'series', type: 'nominal', title: null, sort: series, axis: { labelAngle: 0 } };
+  return {
+    $schema: SCHEMA,
+    title: { text: 'Failing an LB node', subtitle: 'median over repetitions; black ticks: the connections through the failed node (ideal loss)' },
+    data: { values: values.map((v) => ({ ...v, label: `${Math.round(v.value)}` })) },
+    facet: { row: { field: 'measure', type: 'nominal', title: null, sort: [...FAILOVER_MEASURES], header: { labelAngle: 0, labelAlign: 'left' } } },
+    resolve: { scale: { y: 'independent' } },
+    spec: {
+      width: WIDTH,
+      height: 110,
+      layer: [
+        { mark: { type: 'bar' }, encoding: { x, y: { field: 'value', type: 'quantitative', title: null }, color: { ...colorEnc(result), scale: { domain: series }, legend: null } } },
+        { mark: { type: 'text', dy: -6, fontSize: 10 }, encoding: { x, y: { field: 'value', type: 'quantitative' }, text: { field: 'label' } } },
+        { transform: [{ filter: 'isValid(datum.ideal)' }], mark: { type: 'tick', color: 'black', thickness: 2 }, encoding: { x, y: { field: 'ideal', type: 'quantitative' } } },
+      ],
+    },
+  } as TopLevelSpec;
+}
+
 export function experimentCharts(result: RunResult): (Chart & { id: ExperimentChartId })[] {
   const out: (Chart & { id: ExperimentChartId })[] = [];
   const ln = lbNodesSpec(result);
@@ -244,6 +301,19 @@ export function experimentCharts(result: RunResult): (Chart & { id: ExperimentCh
         "Each dashed line is a change, labelled with the router's update delay: from the change being issued (route write or BGP announce/withdraw) until its table showed the new set of next hops, from `ip monitor` where it saw the update. " +
         'A dip after a change is connections the new hashing broke, reconnecting; its depth and width are the responsiveness.',
       spec: ln,
+    });
+  }
+  const fo = failoverSpec(result);
+  if (fo) {
+    out.push({
+      id: 'failover',
+      title: 'Failing an LB node',
+      caption:
+        "What the clients saw when an LB node failed unannounced (fail-lb-node), per LB, from the traffic tester: " +
+        'the span without a single answer on any connection, from the last answer before to the first after (an active/backup pair fails over in this time; ECMP, whose other nodes keep answering, shows none); ' +
+        'how long connections kept breaking or failing to open after the event (a dead path left in a static route keeps it up to the next event or the end; BGP withdraws it after its hold time); ' +
+        'and the share of connections alive at the event that were lost, against those through the failed node (black ticks: all of them for an active node, its share for an ECMP node).',
+      spec: fo,
     });
   }
   const fl = floodSpec(result);

@@ -81,6 +81,8 @@ const Repetition = z.looseObject({
         observedLoss: num.min(0).max(1),
         idealLoss: num.min(0).max(1),
         perBackend: z.record(z.string(), z.looseObject({ alive: z.int().nonnegative(), lost: z.int().nonnegative() })),
+        lastFailureMs: z.int().nonnegative().optional(),
+        interruption: z.looseObject({ ms: z.int().nonnegative(), overMs: num.positive(), lastAnswerMs: z.int().optional(), firstAnswerMs: z.int().nullable().optional() }).optional(),
         error: z.string().optional(),
       }),
     )

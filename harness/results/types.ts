@@ -150,6 +150,14 @@ export interface EventResult {
   perBackend: Record<string, { alive: number; lost: number }>;
   /** Lost connections by reason (reset, closed, timeout, …). */
   lostBy: Record<string, number>;
+  /**
+   * What the clients saw (traffic tester): the span without a single answer that the event caused,
+   * from the last answer before it to the first after (ms, relative to the event); ms 0: answers
+   * never stopped for longer than overMs. firstAnswerMs null: none came before the next event or the end.
+   */
+  interruption?: { ms: number; overMs: number; lastAnswerMs?: number; firstAnswerMs?: number | null };
+  /** ms after the event of the last connection lost or failed to open before the next event: how long failures went on. */
+  lastFailureMs?: number;
   /** Set when applying failed; the measurement went on. */
   error?: string;
 }

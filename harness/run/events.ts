@@ -24,6 +24,8 @@ export interface EventControl {
   killBackends(names: string[]): Promise<void>;
   startBackends(names: string[]): Promise<void>;
   restartLb(): Promise<void>;
+  /** Fail an LB node of the running LB; returns which (restored when the repetition ends). */
+  failLbNode(how: 'link-down' | 'kill'): Promise<string[]>;
   /** The datapath's own measure of the last backend change (ECMP: issued → router's table updated), once. */
   takeUpdateMs?(): number | undefined;
 }
@@ -43,7 +45,8 @@ export interface AppliedEvent {
 
 /** Removing and killing take the last backends in use; adding and starting the first ones out. */
 export function resolveTarget(e: EventSpec, ctl: Pick<EventControl, 'available' | 'inLb' | 'killed'>): string[] {
-  if (e.action === 'restart-lb' || e.action === 'set-lb-nodes') return [];
+  // fail-lb-node: the driver knows which node is the active one; apply() says.
+  if (e.action === 'restart-lb' || e.action === 'set-lb-nodes' || e.action === 'fail-lb-node') return [];
   if (e.action === 'set-weights') return Object.keys(e.weights);
   if (e.backends) return [...e.backends];
   const count = e.count!;
@@ -63,7 +66,7 @@ export function resolveTarget(e: EventSpec, ctl: Pick<EventControl, 'available' 
   }
 }
 
-async function apply(e: EventSpec, target: string[], ctl: EventControl): Promise<void> {
+async function apply(e: EventSpec, target: string[], ctl: EventControl): Promise<string[] | void> {
   const inLb = ctl.inLb();
   switch (e.action) {
     case 'remove-backends':
@@ -82,6 +85,8 @@ async function apply(e: EventSpec, target: string[], ctl: EventControl): Promise
       return ctl.restartLb();
     case 'set-lb-nodes':
       return;
+    case 'fail-lb-node':
+      return ctl.failLbNode(e.how);
   }
 }
 
@@ -105,11 +110,11 @@ export async function runEventSchedule(events: EventSpec[], ctl: EventControl, t
     if (wait > 0) await sleep(wait, signal);
     signal.throwIfAborted();
     const e = effectiveEvent(spec, ctl.inLb().length);
-    const target = resolveTarget(e, ctl);
+    let target = resolveTarget(e, ctl);
     const startedEpochMs = Date.now();
     ctl.takeUpdateMs?.();
     try {
-      await apply(e, target, ctl);
+      target = (await apply(e, target, ctl)) ?? target;
       const updateMs = ctl.takeUpdateMs?.();
       done.push({ spec: e, target, startedEpochMs, tookMs: Date.now() - startedEpochMs, inLb: ctl.inLb().length, ...(updateMs !== undefined ? { updateMs } : {}) });
     } catch (err) {
@@ -121,7 +126,9 @@ export async function runEventSchedule(events: EventSpec[], ctl: EventControl, t
 }
 
 /** Actions whose ideal is to break exactly the connections on their targets; the others ideally break none. */
-const BREAKS_TARGETS: EventAction[] = ['remove-backends', 'remove-lb-nodes', 'kill-backends'];
+const BREAKS_TARGETS: EventAction[] = ['remove-backends', 'remove-lb-nodes', 'kill-backends', 'fail-lb-node'];
+/** An active/backup pair's active node (lb0) carries every connection; an ECMP LB node is a backend and carries its own. */
+const carriesAll = (target: string[]) => target.some((t) => /^lb\d+$/.test(t));
 
 /**
  * Pure. For each event (at = ms on the tester's timeline, ascending): the connections alive at
@@ -148,7 +155,7 @@ export function accountEvents(
     }
     const lostBy: Record<string, number> = {};
     for (const r of lost) lostBy[r.reason ?? 'unknown'] = (lostBy[r.reason ?? 'unknown'] ?? 0) + 1;
-    const onTarget = BREAKS_TARGETS.includes(e.action) ? alive.filter((r) => r.backend !== null && e.target.includes(r.backend)).length : 0;
+    const onTarget = !BREAKS_TARGETS.includes(e.action) ? 0 : carriesAll(e.target) ? alive.length : alive.filter((r) => r.backend !== null && e.target.includes(r.backend)).length;
     const share = (n: number) => (alive.length ? n / alive.length : 0);
     return { alive: alive.length, lost: lost.length, observedLoss: share(lost.length), idealLoss: share(onTarget), perBackend, lostBy };
   });
@@ -251,7 +258,18 @@ export class PointState implements EventControl {
     this.weightsChanged = false;
   }
 
+  private failed: { restore(): Promise<void> }[] = [];
+  async failLbNode(how: 'link-down' | 'kill'): Promise<string[]> {
+    const d = this.deployed();
+    if (!d.failLbNode) throw new ProvisionError('this load balancer has no LB node to fail (vrrp and ecmp have)');
+    const f = await d.failLbNode(how);
+    this.failed.push(f);
+    return f.target;
+  }
+
   async restore(): Promise<void> {
+    // Nodes come back first: the rest of the way back may need them.
+    for (const f of this.failed.splice(0).reverse()) await f.restore();
     if (this.dead.length) await this.startBackends(this.dead);
     const want = this.initial.map((b) => b.name);
     if (want.join() !== this.current.join()) await this.setBackends(want);
@@ -262,6 +280,37 @@ export class PointState implements EventControl {
   }
 }
 
+/** A failure shows within this long of the event or was not the event's doing. */
+const OUTAGE_ONSET_MS = 1000;
+
+/**
+ * Pure. The outage an event caused, from the tester's answer gaps: the first span without any answer
+ * that began between one gap threshold before the event and OUTAGE_ONSET_MS after it (and before
+ * `untilMs`, the next event). ms: from the last answer before to the first after (to the end if
+ * none came); 0 when answers never stopped for longer than the threshold.
+ */
+export function interruptionAt(
+  gaps: { overMs: number; spans: [number, number | null][] },
+  atMs: number,
+  untilMs: number,
+  endMs: number,
+): NonNullable<EventResult['interruption']> {
+  const span = gaps.spans.find(([from, to]) => from >= atMs - gaps.overMs && from < Math.min(untilMs, atMs + OUTAGE_ONSET_MS) && (to === null || to > atMs));
+  if (!span) return { ms: 0, overMs: gaps.overMs };
+  const [from, to] = span;
+  return { ms: Math.round((to ?? endMs) - from), overMs: gaps.overMs, lastAnswerMs: Math.round(from - atMs), firstAnswerMs: to === null ? null : Math.round(to - atMs) };
+}
+
+/**
+ * Pure. How long after the event connections kept failing: the last loss or failed connect before
+ * the next event, in ms after this one. A failure that nothing repairs (a dead path still in a
+ * static route) keeps this near the next event or the end.
+ */
+export function lastFailure(records: ConnectionRecord[], atMs: number, untilMs: number): { lastFailureMs?: number } {
+  const ends = records.filter((r) => r.outcome !== 'lasted' && r.end !== null && r.end >= atMs && r.end < untilMs).map((r) => r.end!);
+  return ends.length ? { lastFailureMs: Math.round(Math.max(...ends) - atMs) } : {};
+}
+
 /** Puts the runner-clock events on the generator's timeline and accounts their losses. */
 export function placeEvents(
   happened: AppliedEvent[],
@@ -270,7 +319,7 @@ export function placeEvents(
   clock: { offsetMs: number },
 ): EventResult[] {
   if (!driver.timeline) throw new ProvisionError(`${driver.name} does not follow connections; events need generator: traffic`);
-  const { startEpochMs, endMs, records } = driver.timeline(stdout);
+  const { startEpochMs, endMs, records, answerGaps } = driver.timeline(stdout);
   const placed = happened.map((h) => ({ h, atMs: h.startedEpochMs + clock.offsetMs - startEpochMs }));
   const losses = accountEvents(records, placed.map((p) => ({ atMs: p.atMs, action: p.h.spec.action, target: p.h.target })), endMs);
   return placed.map(({ h, atMs }, i) => ({
@@ -283,6 +332,8 @@ export function placeEvents(
     inLb: h.inLb,
     ...(h.updateMs !== undefined ? { updateMs: h.updateMs } : {}),
     ...losses[i]!,
+    ...(answerGaps ? { interruption: interruptionAt(answerGaps, atMs, placed[i + 1]?.atMs ?? endMs, endMs) } : {}),
+    ...lastFailure(records, atMs, placed[i + 1]?.atMs ?? endMs),
     ...(h.error ? { error: h.error } : {}),
   }));
 }
@@ -291,5 +342,6 @@ export function fmtEvent(e: EventResult): string {
   const pct = (x: number) => `${(100 * x).toFixed(1)}%`;
   const what = `${e.action}${e.target.length ? ` ${e.target.join(',')}` : ''}`;
   if (e.error) return `${what} @${e.at.toFixed(2)}s FAILED: ${e.error}`;
-  return `${what} @${e.at.toFixed(2)}s (${e.tookMs} ms): lost ${e.lost}/${e.alive} = ${pct(e.observedLoss)} (ideal ${pct(e.idealLoss)})`;
+  const out = e.interruption?.ms ? `; no answers for ${e.interruption.ms} ms` : '';
+  return `${what} @${e.at.toFixed(2)}s (${e.tookMs} ms): lost ${e.lost}/${e.alive} = ${pct(e.observedLoss)} (ideal ${pct(e.idealLoss)})${out}`;
 }

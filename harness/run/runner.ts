@@ -165,7 +165,8 @@ export async function runScenario(opts: RunOptions): Promise<RunOutcome> {
       await built?.release();
       const { ledger, release } = teardown.child(`topology${overlay ? ` (overlay ${overlay})` : ''}`, (label) => log(`teardown: ${label}`));
       const backends = Math.max(...points.filter((p) => p.params.overlay === overlay).map((p) => p.params.backends));
-      built = { overlay, topo: await site.build({ backends, serverCpus: cpus.servers, runId, log, ...(overlay ? { overlay } : {}) }, ledger), release };
+      const standbyLb = points.some((p) => getLbDriver(p.lb.kind).needsStandbyLb);
+      built = { overlay, topo: await site.build({ backends, serverCpus: cpus.servers, runId, log, ...(overlay ? { overlay } : {}), ...(standbyLb ? { standbyLb } : {}) }, ledger), release };
       return built.topo;
     };
     for (const [i, point] of points.entries()) {

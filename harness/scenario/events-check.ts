@@ -92,6 +92,19 @@ export function eventFindings(data: unknown, topo: TopologySpec | undefined): Fi
       const instead = e.action === 'set-lb-nodes' ? 'measure the others in a scenario of their own' : `use ${e.action.replace('lb-nodes', 'backends')}, which for ecmp changes the LB nodes too`;
       if (other.length) findings.push({ path: [...path, 'action'], message: `${action}: only ecmp has several LB nodes (not ${other.join(', ')}); ${instead}` });
     }
+    if (e.action === 'fail-lb-node') {
+      const can = e.how === 'kill' ? ['vrrp'] : ['vrrp', 'ecmp'];
+      const other = lbs.filter((l) => !can.includes(l.kind)).map((l) => l.name ?? l.kind);
+      if (other.length) {
+        findings.push({
+          path: [...path, e.how === 'kill' ? 'how' : 'action'],
+          message: e.how === 'kill'
+            ? `fail-lb-node how: kill kills keepalived on vrrp's active node; ${other.join(', ')} ${other.length > 1 ? 'have no LB daemon of their own' : 'has no LB daemon of its own'} to kill (for ecmp use how: link-down, or kill-backends)`
+            : `fail-lb-node: only vrrp (its active node) and ecmp (an LB node) have LB nodes to fail, not ${other.join(', ')}; measure ${other.length > 1 ? 'them' : 'it'} in a scenario of ${other.length > 1 ? 'their' : 'its'} own`,
+        });
+      }
+      if (topo && !canKillBackends(topo)) findings.push({ path: [...path, 'action'], message: `fail-lb-node takes links down in namespaces lbbench built (netns, or qemu one-guest), not ${topo.kind}${topo.kind === 'qemu' ? ' per-role' : ''}` });
+    }
     if ((e.action === 'kill-backends' || e.action === 'start-backends') && !canKillBackends(topo)) {
       findings.push({ path: [...path, 'action'], message: `${e.action} needs a topology whose backend servers lbbench started in namespaces (netns, or qemu one-guest), not ${topo?.kind}${topo?.kind === 'qemu' ? ' per-role' : ''}` });
     }

@@ -61,7 +61,7 @@ export async function parseScenarioText(text: string, fileLabel: string, opts: L
 
   const baseDir = opts.baseDir ?? dirname(resolve(fileLabel));
   const topo = await resolveTopology(data, opts.projectRoot ?? PROJECT_ROOT, baseDir);
-  findings.push(...topo.findings, ...sweepBeyondTopology(data, topo), ...eventFindings(data, topo.spec), ...generatorFindings(data, topo.spec), ...thresholdFindings(data), ...tuningFindings(data), ...overlayFindings(data, topo.spec), ...floodFindings(data, topo.spec));
+  findings.push(...topo.findings, ...sweepBeyondTopology(data, topo), ...eventFindings(data, topo.spec), ...generatorFindings(data, topo.spec), ...thresholdFindings(data), ...tuningFindings(data), ...overlayFindings(data, topo.spec), ...floodFindings(data, topo.spec), ...standbyFindings(data, topo.spec));
 
   const problems = [...placeAll(src, findings), ...topo.problems];
   if (problems.length || !result.success || !topo.spec) throw invalid('scenario', fileLabel, problems);
@@ -534,6 +534,17 @@ function generatorFindings(data: unknown, topo: TopologySpec | undefined): Findi
 /** Generators whose requests make a probe: a success rate and a latency per request. */
 const PROBES = ['wrk', 'connect', 'traffic'];
 
+/** vrrp needs the standby LB node only the netns builder makes. */
+function standbyFindings(data: unknown, topo: TopologySpec | undefined): Finding[] {
+  if (!topo || !(topo.kind === 'baremetal' || (topo.kind === 'qemu' && topo.placement === 'per-role'))) return [];
+  return rawList(data, ['loadBalancers']).flatMap((raw, i) => {
+    const lb = LbSpec.safeParse(raw);
+    return lb.success && getLbDriver(lb.data.kind).needsStandbyLb
+      ? [{ path: ['loadBalancers', i], message: `${lbName(lb.data)} needs a standby LB node beside lb0, which lbbench builds on netns and qemu one-guest topologies, not ${topo.kind}${topo.kind === 'qemu' ? ' per-role' : ''}; measure it on kind: netns` }]
+      : [];
+  });
+}
+
 function floodFindings(data: unknown, topo: TopologySpec | undefined): Finding[] {
   const load = LoadSpec.safeParse(valueAt(data, ['load']) ?? {});
   const sweep = SweepSpec.safeParse(valueAt(data, ['sweep']) ?? {});
@@ -555,6 +566,7 @@ function floodFindings(data: unknown, topo: TopologySpec | undefined): Finding[]
 function vxlanRefusal(lb: LbSpec): string | undefined {
   if (lb.kind === 'xdp') return 'xdp redirects frames natively into the veth towards the backends; a VXLAN device takes no XDP redirects';
   if (lb.kind === 'ipvs' && lb.mode !== 'nat') return `ipvs ${lb.mode} sends replies straight back to the client, a path not wired through the overlay`;
+  if (lb.kind === 'vrrp') return 'its standby LB node is not wired into the overlay';
   return undefined;
 }
 

@@ -171,8 +171,24 @@ export const XdpSpec = z
   })
   .meta({ description: 'Our BPF LB: maglev over the 5-tuple in a map, DSR by MAC rewrite (VIP on the backends).' });
 
+export const VrrpSpec = z
+  .strictObject({
+    kind: z.literal('vrrp'),
+    ...common,
+    advertInt: z
+      .number()
+      .min(0.01)
+      .max(255)
+      .default(0.1)
+      .meta({ description: 'Seconds between VRRP adverts (VRRPv3, centiseconds): the backup takes over after about 3.6 of them. Below 0.05 expect false failovers on a loaded 2-core host.' }),
+  })
+  .meta({
+    description:
+      "Two LB nodes (lb0 active, lb1 backup) share the VIP with keepalived's VRRP on the client segment (MetalLB's L2 mode, the design the ECMP thesis rejected); each forwards with nftables DNAT (numgen) and masquerade. Needs no more than the netns topology: lbbench adds the standby node.",
+  });
+
 export const LbSpec = z
-  .discriminatedUnion('kind', [RouterSpec, IptablesDnatSpec, NftablesSpec, NginxSpec, HaproxySpec, IpvsSpec, EcmpSpec, NfqueueSpec, XdpSpec])
+  .discriminatedUnion('kind', [RouterSpec, IptablesDnatSpec, NftablesSpec, NginxSpec, HaproxySpec, IpvsSpec, EcmpSpec, NfqueueSpec, XdpSpec, VrrpSpec])
   .meta({ description: 'One load balancer under test, chosen by kind.' });
 export type LbSpec = z.output<typeof LbSpec>;
 /** An LbSpec after loading: the name default (kind, or kind-mode) has been filled in. */
@@ -498,6 +514,16 @@ export const EventSpec = z
     z
       .strictObject({ ...eventCommon, action: z.literal('restart-lb') })
       .meta({ description: 'Tear the LB down and apply it again (process restart, rules flushed and rewritten).' }),
+    z
+      .strictObject({
+        ...eventCommon,
+        action: z.literal('fail-lb-node'),
+        how: z
+          .enum(['link-down', 'kill'])
+          .default('link-down')
+          .meta({ description: "link-down: the node's client link goes down (vrrp: the active node; ecmp: the last LB node in the route). kill: SIGKILL the node's LB daemon (vrrp: keepalived on the active node)." }),
+      })
+      .meta({ description: 'Fail an LB node without telling anyone: its link goes down or its daemon dies; brought back when the repetition ends.' }),
     z
       .strictObject({
         ...eventCommon,

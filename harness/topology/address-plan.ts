@@ -5,6 +5,8 @@ export const PLAN = {
   clientGw: '198.18.0.1',
   clientIp: (i: number) => `198.18.0.${2 + i}`,
   backendNet: '198.18.1.0/24',
+  /** The LB node's address towards the clients: the clients' gateway; a standby LB node's, .251 on. */
+  lbClientIp: (i: number) => (i === 0 ? '198.18.0.1' : `198.18.0.${250 + i}`),
   /** LB nodes sit at .2–.9 on the backend segment; .1 is kept for a router. */
   lbBackendIp: (i: number) => `198.18.1.${2 + i}`,
   /** Backends .11–.199; .200+ is infrastructure (sshd etc.). */

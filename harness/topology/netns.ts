@@ -29,6 +29,11 @@ export interface NetnsTopologyOptions {
   serverCpus?: string;
   /** How the LB node reaches the backends: on their segment (none), or through a VXLAN overlay over it. */
   overlay?: Overlay;
+  /**
+   * A second LB node (lb1) beside lb0, both on one client segment (a bridge) and on the backend
+   * segment: what active/backup designs (VRRP) fail over between.
+   */
+  standbyLb?: boolean;
   runId?: string;
   root?: Host;
   log?: (msg: string) => void;
@@ -123,8 +128,10 @@ export async function buildNetnsTopology(
     lb: `${prefix}lb0`,
     sw: `${prefix}sw`,
     be: Array.from({ length: opts.backends }, (_, i) => `${prefix}be${i}`),
+    ...(opts.standbyLb ? { lb1: `${prefix}lb1` } : {}),
   };
-  const all = [ns.client, ns.lb, ns.sw, ...ns.be];
+  if (opts.standbyLb && opts.overlay === 'vxlan') throw new ConfigError('a standby LB node and the vxlan overlay do not go together yet', [], 'measure VRRP with topology.overlay: none');
+  const all = [ns.client, ns.lb, ...(ns.lb1 ? [ns.lb1] : []), ns.sw, ...ns.be];
   const workDir = join(WORK_ROOT, runId);
   // On this machine the owner file lets `lbbench down` tell live runs from leftovers; a guest's
   // leftovers go with the guest.
@@ -159,6 +166,16 @@ export async function buildNetnsTopology(
 
   const vip = PLAN.vip(0);
   const vxlan = opts.overlay === 'vxlan';
+  const lbLines = (i: number, withVip: boolean) => [
+    'link set lo up',
+    'link set eth0 up',
+    'link set eth1 up',
+    `addr add ${PLAN.lbClientIp(i)}/24 dev eth0`,
+    ...(vxlan ? [`addr add ${PLAN.underlayLbIp(i)}/24 dev eth1`, vxlanDev(PLAN.underlayLbIp(i), 'eth1'), 'link set vxlan0 up'] : []),
+    `addr add ${PLAN.lbBackendIp(i)}/24 dev ${lbBeDev}`,
+    ...(withVip ? [`addr add ${vip}/32 dev lo`] : []),
+    `route add ${PLAN.sourcePool} via ${PLAN.clientIp(0)}`,
+  ];
   // Under the overlay the backends' plan addresses move to vxlan0 and the veths carry the
   // underlay: same addresses for drivers and results, one more hop of encapsulation.
   const beDev = vxlan ? 'vxlan0' : 'eth0';
@@ -177,28 +194,18 @@ export async function buildNetnsTopology(
         `route add local ${PLAN.sourcePool} dev lo`,
       ],
     ],
-    [
-      ns.lb,
-      [
-        'link set lo up',
-        'link set eth0 up',
-        'link set eth1 up',
-        `addr add ${PLAN.clientGw}/24 dev eth0`,
-        ...(vxlan ? [`addr add ${PLAN.underlayLbIp(0)}/24 dev eth1`, vxlanDev(PLAN.underlayLbIp(0), 'eth1'), 'link set vxlan0 up'] : []),
-        `addr add ${PLAN.lbBackendIp(0)}/24 dev ${lbBeDev}`,
-        `addr add ${vip}/32 dev lo`,
-        `route add ${PLAN.sourcePool} via ${PLAN.clientIp(0)}`,
-      ],
-    ],
+    [ns.lb, lbLines(0, true)],
+    // The standby holds no VIP of its own: whatever fails over between the two places it.
+    ...(ns.lb1 ? [[ns.lb1, lbLines(1, false)] as [string, string[]]] : []),
     [
       ns.sw,
       [
         'link set lo up',
         'link add br0 type bridge',
         'link set br0 up',
-        'link set lb0 master br0',
-        'link set lb0 up',
+        ...['lb0', ...(ns.lb1 ? ['lb1'] : [])].flatMap((p) => [`link set ${p} master br0`, `link set ${p} up`]),
         ...ns.be.flatMap((_, i) => [`link set be${i} master br0`, `link set be${i} up`]),
+        ...(ns.lb1 ? ['link add brc type bridge', 'link set brc up', ...CLIENT_PORTS.flatMap((p) => [`link set ${p} master brc`, `link set ${p} up`])] : []),
       ],
     ],
     ...ns.be.map((b, i): [string, string[]] => [
@@ -228,6 +235,7 @@ export async function buildNetnsTopology(
   await Promise.all([
     setSysctls(root, ns.client, [...SYSCTLS.common, ...SYSCTLS.client]),
     setSysctls(root, ns.lb, [...SYSCTLS.common, ...SYSCTLS.lb]),
+    ...(ns.lb1 ? [setSysctls(root, ns.lb1, [...SYSCTLS.common, ...SYSCTLS.lb])] : []),
     setSysctls(root, ns.sw, [...SYSCTLS.common, ...SYSCTLS.sw]),
     ...ns.be.map((b) => setSysctls(root, b, [...SYSCTLS.common, ...SYSCTLS.backend])),
   ]);
@@ -270,6 +278,9 @@ export async function buildNetnsTopology(
     backendIf: lbBeDev,
     backendIp: PLAN.lbBackendIp(0),
   };
+  const standby: LbNode | undefined = ns.lb1
+    ? { name: 'lb1', ns: ns.lb1, host: nsHost(root, ns.lb1), ip: PLAN.lbBackendIp(1), clientIf: 'eth0', clientIp: PLAN.lbClientIp(1), backendIf: lbBeDev, backendIp: PLAN.lbBackendIp(1) }
+    : undefined;
   const network = await readBackendNetwork(lb.host, vxlan ? 'vxlan' : 'none');
   log(`LB node to backends: ${network.encapsulation}, MTU ${network.mtu}`);
 
@@ -279,6 +290,7 @@ export async function buildNetnsTopology(
     prefix,
     client,
     lb,
+    ...(standby ? { standby } : {}),
     backends,
     vip,
     root,
@@ -395,11 +407,25 @@ async function readBackendNetwork(host: Host, overlay: Overlay): Promise<Backend
 /** A veth link: [namespace, device] at one end, [namespace, device] at the other. */
 export type Link = [string, string, string, string];
 
-/** Pure: the topology's veth links; the switch's ends are named after what they lead to. */
-export function netnsLinks(ns: { client: string; lb: string; sw: string; be: string[] }): Link[] {
+/** The switch's ports on the client bridge when there is a standby LB node. */
+const CLIENT_PORTS = ['c0', 'l0c', 'l1c'];
+
+/**
+ * Pure: the topology's veth links; the switch's ends are named after what they lead to. With a
+ * standby LB node the client and both LB nodes meet on a bridge instead of a point-to-point link.
+ */
+export function netnsLinks(ns: { client: string; lb: string; sw: string; be: string[]; lb1?: string }): Link[] {
+  const clientSide: Link[] = ns.lb1
+    ? [
+        [ns.client, 'eth0', ns.sw, 'c0'],
+        [ns.lb, 'eth0', ns.sw, 'l0c'],
+        [ns.lb1, 'eth0', ns.sw, 'l1c'],
+      ]
+    : [[ns.client, 'eth0', ns.lb, 'eth0']];
   return [
-    [ns.client, 'eth0', ns.lb, 'eth0'],
+    ...clientSide,
     [ns.lb, 'eth1', ns.sw, 'lb0'],
+    ...(ns.lb1 ? [[ns.lb1, 'eth1', ns.sw, 'lb1'] as Link] : []),
     ...ns.be.map((b, i): Link => [b, 'eth0', ns.sw, `be${i}`]),
   ];
 }

@@ -16,6 +16,8 @@ export interface BuildOptions {
   serverCpus?: string;
   /** The backend network for this build (a swept overlay), over the topology's own. */
   overlay?: Overlay;
+  /** Build a standby LB node beside lb0 (active/backup LBs: vrrp). */
+  standbyLb?: boolean;
   runId: string;
   log?: (msg: string) => void;
 }

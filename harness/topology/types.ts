@@ -38,6 +38,8 @@ export interface Topology {
   readonly prefix: string;
   readonly client: Node;
   readonly lb: LbNode;
+  /** A second LB node on the same client and backend segments (topology standbyLb), for active/backup LBs. */
+  readonly standby?: LbNode;
   /** All backends built; a point with params.backends = n uses the first n. */
   readonly backends: BackendNode[];
   /** Virtual IP the load balancers serve on (held by the LB node). */

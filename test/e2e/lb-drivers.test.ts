@@ -10,7 +10,7 @@ import { LbSpec } from '../../harness/scenario/schema.ts';
 import type { Deployed } from '../../harness/lb/types.ts';
 import { missingCapability, namespacesWithPrefix, processesMentioning } from './helpers.ts';
 
-const skip = missingCapability(['ip', 'nginx', 'wrk', 'haproxy', 'iptables', 'nft', 'bird', 'bpftool']);
+const skip = missingCapability(['ip', 'nginx', 'wrk', 'haproxy', 'iptables', 'nft', 'bird', 'bpftool', 'keepalived']);
 const td = new Teardown();
 let topo: NetnsTopology;
 
@@ -33,11 +33,13 @@ const SPECS = [
   { kind: 'nfqueue' },
   { kind: 'xdp', attach: 'auto' },
   { kind: 'xdp', attach: 'generic' },
+  { kind: 'vrrp' },
 ];
 
 before(async () => {
   if (skip) return;
-  topo = await buildNetnsTopology({ backends: 3, backendWorkers: 1 }, td);
+  // With the standby LB node vrrp needs: the others see one more bridge on the client side.
+  topo = await buildNetnsTopology({ backends: 3, backendWorkers: 1, standbyLb: true }, td);
 });
 
 after(async () => {

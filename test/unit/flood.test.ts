@@ -4,17 +4,16 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
-import { ConfigError } from '../../harness/errors.ts';
 import { cidrRange, floodConfig, probeSuccess } from '../../harness/load/flood.ts';
 import { trafgenArgv } from '../../harness/load/trafgen.ts';
 import { parseScenarioText } from '../../harness/scenario/load.ts';
+import { scenarioProblems, yaml } from './helpers/scenario-problems.ts';
 import { plan } from '../../harness/scenario/plan.ts';
 import { floodData, floodReached, floodSpec } from '../../harness/report/experiment-specs.ts';
 import { charts } from '../../harness/report/specs.ts';
 import { resultProblems } from '../../harness/results/schema.ts';
 import type { RunResult } from '../../harness/results/types.ts';
 
-const yaml = (...lines: string[]) => lines.join('\n') + '\n';
 const run = JSON.parse(readFileSync(new URL('../fixtures/results/flood-run.json', import.meta.url), 'utf8')) as RunResult;
 
 test('trafgen config: random sources over the whole pool, random ports, 60-byte frames', () => {
@@ -47,22 +46,13 @@ test('a swept flood rate names the points; a fixed one does not', async () => {
 });
 
 test('a flood needs a probe and a topology whose links lbbench built', async () => {
-  const problems = async (text: string) => {
-    try {
-      await parseScenarioText(text, 's.yaml');
-    } catch (e) {
-      assert.ok(e instanceof ConfigError);
-      return e.problems;
-    }
-    return [];
-  };
-  assert.deepEqual(await problems(yaml('name: t', 'loadBalancers: [{kind: router}]', 'sweep: {floodPps: [0, 1000]}', 'load: {generator: iperf3}')), [
+  assert.deepEqual(await scenarioProblems(yaml('name: t', 'loadBalancers: [{kind: router}]', 'sweep: {floodPps: [0, 1000]}', 'load: {generator: iperf3}')), [
     's.yaml:3:19: sweep.floodPps: a flood is measured by the probe beside it, and iperf3 makes no requests to probe with; set load.generator: connect (one request per connection, like a curl loop), wrk or traffic',
   ]);
-  assert.deepEqual(await problems(yaml('name: t', 'topology: {kind: qemu, placement: per-role}', 'loadBalancers: [{kind: router}]', 'load: {flood: {pps: 1000}}')), [
+  assert.deepEqual(await scenarioProblems(yaml('name: t', 'topology: {kind: qemu, placement: per-role}', 'loadBalancers: [{kind: router}]', 'load: {flood: {pps: 1000}}')), [
     "s.yaml:4:15: load.flood: the flood is trafgen writing frames on the client's eth0 towards the LB node's MAC, which lbbench knows only on netns and qemu one-guest topologies (not qemu per-role); remove the flood or use kind: netns",
   ]);
-  assert.deepEqual(await problems(yaml('name: t', 'loadBalancers: [{kind: router}]', 'load: {generator: trafgen, flood: {pps: 0}}')), [], 'a flood of 0 is no flood');
+  assert.deepEqual(await scenarioProblems(yaml('name: t', 'loadBalancers: [{kind: router}]', 'load: {generator: trafgen, flood: {pps: 0}}')), [], 'a flood of 0 is no flood');
 });
 
 test('the recorded run: probe success, p99 and CPU per LB and flood rate', () => {

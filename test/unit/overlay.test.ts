@@ -4,26 +4,15 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
-import { ConfigError } from '../../harness/errors.ts';
 import { parseScenarioText } from '../../harness/scenario/load.ts';
+import { scenarioProblems, yaml } from './helpers/scenario-problems.ts';
 import { plan } from '../../harness/scenario/plan.ts';
 import { overlayData, overlaySpec } from '../../harness/report/experiment-specs.ts';
 import { charts } from '../../harness/report/specs.ts';
 import { resultProblems } from '../../harness/results/schema.ts';
 import type { RunResult } from '../../harness/results/types.ts';
 
-const yaml = (...lines: string[]) => lines.join('\n') + '\n';
 const run = JSON.parse(readFileSync(new URL('../fixtures/results/overlay-run.json', import.meta.url), 'utf8')) as RunResult;
-
-async function problemsOf(text: string): Promise<string[]> {
-  try {
-    await parseScenarioText(text, 's.yaml');
-  } catch (e) {
-    assert.ok(e instanceof ConfigError, String(e));
-    return e.problems;
-  }
-  return assert.fail('accepted');
-}
 
 test('overlay is the outermost axis and part of every point id when swept', async () => {
   const s = await parseScenarioText(yaml('name: t', 'loadBalancers: [{kind: router}, {kind: nftables}]', 'sweep: {backends: [1, 2], overlay: [vxlan, none]}'), 's.yaml');
@@ -42,19 +31,19 @@ test('overlay is the outermost axis and part of every point id when swept', asyn
 });
 
 test('LBs and topologies that cannot have an overlay are named, with what to do instead', async () => {
-  assert.deepEqual(await problemsOf(yaml('name: t', 'loadBalancers: [{kind: xdp}, {kind: nginx}]', 'sweep: {overlay: [none, vxlan]}')), [
+  assert.deepEqual(await scenarioProblems(yaml('name: t', 'loadBalancers: [{kind: xdp}, {kind: nginx}]', 'sweep: {overlay: [none, vxlan]}')), [
     's.yaml:2:17: loadBalancers[0]: xdp cannot run over the vxlan overlay: xdp redirects frames natively into the veth towards the backends; a VXLAN device takes no XDP redirects; measure it in a scenario without vxlan',
   ]);
-  assert.deepEqual(await problemsOf(yaml('name: t', 'topology: {kind: qemu, placement: per-role, overlay: vxlan}', 'loadBalancers: [{kind: ipvs, mode: dr}]')), [
+  assert.deepEqual(await scenarioProblems(yaml('name: t', 'topology: {kind: qemu, placement: per-role, overlay: vxlan}', 'loadBalancers: [{kind: ipvs, mode: dr}]')), [
     's.yaml:2:54: topology.overlay: overlay is built on the veths of placement one-guest; per-role guests are linked by qemu sockets — remove overlay or use placement: one-guest, got "vxlan"',
   ]);
-  assert.deepEqual(await problemsOf(yaml('name: t', 'topology: {kind: qemu, placement: per-role}', 'loadBalancers: [{kind: ipvs, mode: dr}]', 'sweep: {overlay: [vxlan]}')), [
+  assert.deepEqual(await scenarioProblems(yaml('name: t', 'topology: {kind: qemu, placement: per-role}', 'loadBalancers: [{kind: ipvs, mode: dr}]', 'sweep: {overlay: [vxlan]}')), [
     's.yaml:4:18: sweep.overlay: an overlay is built on the veths of a netns topology (or qemu one-guest); per-role guests are linked by qemu sockets — remove the overlay, or use kind: netns',
   ]);
-  assert.deepEqual(await problemsOf(yaml('name: t', 'topology: {kind: qemu}', 'loadBalancers: [{kind: ipvs, mode: tun}]', 'sweep: {overlay: [none, vxlan]}')), [
+  assert.deepEqual(await scenarioProblems(yaml('name: t', 'topology: {kind: qemu}', 'loadBalancers: [{kind: ipvs, mode: tun}]', 'sweep: {overlay: [none, vxlan]}')), [
     's.yaml:3:17: loadBalancers[0]: ipvs-tun cannot run over the vxlan overlay: ipvs tun sends replies straight back to the client, a path not wired through the overlay; measure it in a scenario without vxlan',
   ]);
-  assert.deepEqual(await problemsOf(yaml('name: t', 'loadBalancers: [{kind: router}]', 'sweep: {overlay: [none, gre]}')), [
+  assert.deepEqual(await scenarioProblems(yaml('name: t', 'loadBalancers: [{kind: router}]', 'sweep: {overlay: [none, gre]}')), [
     "s.yaml:3:25: sweep.overlay[1]: invalid value \"gre\"; allowed values: none, vxlan",
   ]);
 });

@@ -10,7 +10,7 @@ import { scenarioJsonSchema } from '../../harness/scenario/jsonschema.ts';
 
 const yaml = (...lines: string[]) => lines.join('\n') + '\n';
 const MINIMAL = yaml('name: t', 'loadBalancers:', '  - kind: router');
-const KINDS = 'router, iptables-dnat, nftables, nginx, haproxy, ipvs, ecmp, nfqueue, xdp';
+const KINDS = 'router, iptables-dnat, nftables, nginx, haproxy, ipvs, ecmp, nfqueue, xdp, vrrp';
 
 /** A throw-away project root with its own topologies/, so messages do not depend on the checkout. */
 let root: string;
@@ -527,7 +527,7 @@ describe('events', () => {
         's.yaml:11:5: events[3]: add-lb-nodes needs either backends: [be1, …] or count: N (not both)',
         's.yaml:11:24: events[3].action: add-lb-nodes: only ecmp has several LB nodes (not xdp, nginx); use add-backends, which for ecmp changes the LB nodes too',
         's.yaml:12:11: events[4].at: at 25 s is not inside the 20 s measurement; choose a time below load.duration',
-        's.yaml:13:24: events[5].action: unknown action "scale-out"; valid actions: remove-backends, add-backends, remove-lb-nodes, add-lb-nodes, kill-backends, start-backends, set-weights, restart-lb, set-lb-nodes, lb-node-timeline',
+        's.yaml:13:24: events[5].action: unknown action "scale-out"; valid actions: remove-backends, add-backends, remove-lb-nodes, add-lb-nodes, kill-backends, start-backends, set-weights, restart-lb, fail-lb-node, set-lb-nodes, lb-node-timeline',
       ],
     );
   });
