@@ -1,4 +1,5 @@
 import { join } from 'node:path';
+import { hostPort } from './family.ts';
 import type { LbDriver } from './types.ts';
 import type { LbSpec } from '../scenario/schema.ts';
 import type { BackendNode } from '../topology/types.ts';
@@ -37,7 +38,7 @@ export function haproxyConf(spec: Spec, vip: string, port: number, backends: Bac
     ...(http ? ['  option http-keep-alive'] : []),
     '',
     `frontend ${FRONTEND}`,
-    `  bind ${vip}:${port}`,
+    `  bind ${hostPort(vip, port)}`,
     `  default_backend ${BACKEND}`,
     '',
     `backend ${BACKEND}`,
@@ -45,7 +46,7 @@ export function haproxyConf(spec: Spec, vip: string, port: number, backends: Bac
     // Like nginx's upstream keepalive: idle server connections are shared across client connections.
     ...(http ? ['  http-reuse always'] : []),
     // A backend without servers is valid: clients get 503 and the LB itself stays up.
-    ...backends.map((b) => `  server ${b.name} ${b.ip}:${b.port}`),
+    ...backends.map((b) => `  server ${b.name} ${hostPort(b.ip, b.port)}`),
     '',
   ].join('\n');
 }
@@ -66,6 +67,7 @@ async function validate(host: Host, file: string): Promise<void> {
 export const haproxy: LbDriver<Spec> = {
   kind: 'haproxy',
   summary: 'haproxy in tcp (L4) or http (L7) mode',
+  ipv6: true,
   tools: [
     { cmd: 'haproxy', pkg: 'haproxy' },
     { cmd: 'ss', pkg: 'iproute2' },

@@ -1,3 +1,4 @@
+import { hostPort, hostPrefix, iptablesCmd } from './family.ts';
 import type { LbDriver, Protocol } from './types.ts';
 import type { LbSpec } from '../scenario/schema.ts';
 import type { BackendNode } from '../topology/types.ts';
@@ -28,7 +29,7 @@ function protoRules(backends: BackendNode[], algorithm: Spec['algorithm'], proto
         : algorithm === 'random'
           ? `-m statistic --mode random --probability ${(1 / left).toFixed(8)} `
           : `-m statistic --mode nth --every ${left} --packet 0 `;
-    return `-A ${CHAIN} -p ${proto} ${match}-j DNAT --to-destination ${b.ip}:${b.port}`;
+    return `-A ${CHAIN} -p ${proto} ${match}-j DNAT --to-destination ${hostPort(b.ip, b.port)}`;
   });
 }
 
@@ -53,34 +54,37 @@ export const iptablesDnat: LbDriver<Spec> = {
     }
   },
   udp: () => true,
+  ipv6: true,
   async apply(ctx) {
     const host = ctx.topo.lb.host;
     const { vip } = ctx.topo;
     const algorithm = ctx.spec.algorithm;
     const protocols = ctx.protocols ?? ['tcp'];
-    const jumps = protocols.map((p) => ['PREROUTING', '-d', `${vip}/32`, '-p', p, '--dport', String(ctx.port), '-j', CHAIN]);
+    const jumps = protocols.map((p) => ['PREROUTING', '-d', hostPrefix(vip), '-p', p, '--dport', String(ctx.port), '-j', CHAIN]);
+    // ip6tables for an IPv6 VIP: the same rules, its own tables.
+    const ipt = iptablesCmd(vip);
 
-    await host.exec(['iptables', '-t', 'nat', '-N', CHAIN]);
-    ctx.teardown.add(`iptables: delete chain ${CHAIN} on ${host.name}`, async () => {
-      await host.exec(['iptables', '-t', 'nat', '-F', CHAIN], { check: false });
-      await host.exec(['iptables', '-t', 'nat', '-X', CHAIN], { check: false });
+    await host.exec([ipt, '-t', 'nat', '-N', CHAIN]);
+    ctx.teardown.add(`${ipt}: delete chain ${CHAIN} on ${host.name}`, async () => {
+      await host.exec([ipt, '-t', 'nat', '-F', CHAIN], { check: false });
+      await host.exec([ipt, '-t', 'nat', '-X', CHAIN], { check: false });
     });
-    await host.exec(['iptables-restore', '-n'], { input: restoreInput(ctx.backends, algorithm, protocols) });
-    const removeJump = ctx.teardown.add(`iptables: delete PREROUTING jumps on ${host.name}`, async () => {
-      for (const jump of jumps) await host.exec(['iptables', '-t', 'nat', '-D', ...jump], { check: false });
+    await host.exec([`${ipt}-restore`, '-n'], { input: restoreInput(ctx.backends, algorithm, protocols) });
+    const removeJump = ctx.teardown.add(`${ipt}: delete PREROUTING jumps on ${host.name}`, async () => {
+      for (const jump of jumps) await host.exec([ipt, '-t', 'nat', '-D', ...jump], { check: false });
     });
-    for (const jump of jumps) await host.exec(['iptables', '-t', 'nat', '-A', ...jump]);
+    for (const jump of jumps) await host.exec([ipt, '-t', 'nat', '-A', ...jump]);
 
     let torn = false;
     return {
       endpoint: { ip: vip, port: ctx.port },
       async setBackends(list) {
-        await host.exec(['iptables-restore', '-n'], { input: restoreInput(list, algorithm, protocols) });
+        await host.exec([`${ipt}-restore`, '-n'], { input: restoreInput(list, algorithm, protocols) });
       },
       async describe() {
         const [version, rules] = await Promise.all([
-          toolVersion(host, ['iptables', '--version']),
-          host.exec(['iptables', '-t', 'nat', '-S']),
+          toolVersion(host, [ipt, '--version']),
+          host.exec([ipt, '-t', 'nat', '-S']),
         ]);
         return { version, config: rules.stdout };
       },
@@ -88,8 +92,8 @@ export const iptablesDnat: LbDriver<Spec> = {
         if (torn) return;
         torn = true;
         await removeJump();
-        await host.exec(['iptables', '-t', 'nat', '-F', CHAIN], { check: false });
-        await host.exec(['iptables', '-t', 'nat', '-X', CHAIN], { check: false });
+        await host.exec([ipt, '-t', 'nat', '-F', CHAIN], { check: false });
+        await host.exec([ipt, '-t', 'nat', '-X', CHAIN], { check: false });
         // Established flows would keep their DNAT mapping into the next LB's measurement.
         await host.exec(['conntrack', '-F'], { check: false });
       },

@@ -3,6 +3,7 @@ import type { LbSpec } from '../scenario/schema.ts';
 import type { BackendNode } from '../topology/types.ts';
 import { PreflightError } from '../errors.ts';
 import { requireTools, toolVersion } from './preflight.ts';
+import { nftFamily } from './family.ts';
 
 type Spec = Extract<LbSpec, { kind: 'nftables' }>;
 const TABLE = 'lbbench';
@@ -12,6 +13,10 @@ const SELECTOR: Record<Spec['algorithm'], string> = {
   random: 'numgen random',
   hash: 'jhash ip saddr . tcp sport . ip daddr . tcp dport',
 };
+
+/** The selector for a protocol and family: the hash reads that protocol's ports and that family's addresses. */
+const selector = (algorithm: Spec['algorithm'], proto: Protocol, fam: 'ip' | 'ip6') =>
+  SELECTOR[algorithm].replaceAll('tcp ', `${proto} `).replaceAll('ip ', `${fam} `);
 
 /**
  * The whole table as one nft script. `flush table` + definition in one file is one transaction,
@@ -29,13 +34,14 @@ export function nftScript(vip: string, port: number, backends: BackendNode[], al
   });
   // No backends: no rule, so connections to the VIP are refused by the LB node itself.
   // A rule per protocol (its own numgen counter; the hash reads that protocol's ports).
+  const fam = nftFamily(vip);
   const rule = slot
-    ? protocols.map((p) => `    ip daddr ${vip} ${p} dport ${port} dnat ip addr . port to ${SELECTOR[algorithm].replaceAll('tcp ', `${p} `)} mod ${slot} map { ${entries.join(', ')} }`)
+    ? protocols.map((p) => `    ${fam} daddr ${vip} ${p} dport ${port} dnat ${fam} addr . port to ${selector(algorithm, p, fam)} mod ${slot} map { ${entries.join(', ')} }`)
     : [];
   return [
-    `table ip ${TABLE} {}`,
-    `flush table ip ${TABLE}`,
-    `table ip ${TABLE} {`,
+    `table ${fam} ${TABLE} {}`,
+    `flush table ${fam} ${TABLE}`,
+    `table ${fam} ${TABLE} {`,
     `  chain prerouting {`,
     `    type nat hook prerouting priority dstnat; policy accept;`,
     ...rule,
@@ -58,15 +64,17 @@ export const nftables: LbDriver<Spec> = {
     if (r.code !== 0) throw new PreflightError(`nft unusable on ${host.name}: ${r.stderr.trim()}`, 'modprobe nf_tables nft_nat');
   },
   udp: () => true,
+  ipv6: true,
   async apply(ctx) {
     const host = ctx.topo.lb.host;
     const { vip } = ctx.topo;
+    const fam = nftFamily(vip);
     const weights = { ...ctx.spec.weights };
     let current = ctx.backends;
     const load = (list: BackendNode[]) =>
       host.exec(['nft', '-f', '-'], { input: nftScript(vip, ctx.port, list, ctx.spec.algorithm, weights, ctx.protocols) });
     const remove = ctx.teardown.add(`nftables: delete table ${TABLE} on ${host.name}`, async () => {
-      await host.exec(['nft', 'delete', 'table', 'ip', TABLE], { check: false });
+      await host.exec(['nft', 'delete', 'table', fam, TABLE], { check: false });
       await host.exec(['conntrack', '-F'], { check: false });
     });
     await load(ctx.backends);
@@ -83,7 +91,7 @@ export const nftables: LbDriver<Spec> = {
       async describe() {
         const [version, rules] = await Promise.all([
           toolVersion(host, ['nft', '--version']),
-          host.exec(['nft', 'list', 'table', 'ip', TABLE]),
+          host.exec(['nft', 'list', 'table', fam, TABLE]),
         ]);
         return { version, config: rules.stdout };
       },

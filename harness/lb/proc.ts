@@ -1,5 +1,6 @@
 // Helpers shared by the user-space proxy drivers (nginx, haproxy): who holds the listener, and
 // when a reload has really taken.
+import { hostPort } from './family.ts';
 import type { Host, Spawned } from '../host/types.ts';
 import { ProvisionError } from '../errors.ts';
 import { waitFor } from '../util/time.ts';
@@ -10,7 +11,7 @@ import { waitFor } from '../util/time.ts';
  * old backend set for the connection's whole life.
  */
 export async function listenerPids(host: Host, ip: string, port: number): Promise<Set<number>> {
-  const r = await host.exec(['ss', '-Hltnp', 'src', `${ip}:${port}`], { check: false, timeoutMs: 5000 });
+  const r = await host.exec(['ss', '-Hltnp', 'src', hostPort(ip, port)], { check: false, timeoutMs: 5000 });
   return new Set([...r.stdout.matchAll(/pid=(\d+)/g)].map((m) => Number(m[1])));
 }
 
@@ -20,7 +21,7 @@ export async function listenerPids(host: Host, ip: string, port: number): Promis
  * the traffic without either process failing.
  */
 export async function requirePortFree(host: Host, ip: string, port: number): Promise<void> {
-  const r = await host.exec(['ss', '-Hltnp', 'src', `${ip}:${port}`], { check: false, timeoutMs: 5000 });
+  const r = await host.exec(['ss', '-Hltnp', 'src', hostPort(ip, port)], { check: false, timeoutMs: 5000 });
   if (r.stdout.trim()) {
     throw new ProvisionError(
       `${ip}:${port} on ${host.name} is already in use:\n${r.stdout.trim()}`,

@@ -17,6 +17,7 @@ export const router: LbDriver<Spec> = {
   },
   // Plain forwarding carries any protocol.
   udp: () => true,
+  ipv6: true,
   async apply(ctx) {
     const host = ctx.topo.lb.host;
     let target = ctx.backends[0]!;

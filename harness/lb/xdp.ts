@@ -378,6 +378,7 @@ export const xdp: LbDriver<Spec> = {
 
   // The program's config matches TCP, UDP or both on the VIP's port.
   udp: () => true,
+  ipv6: 'its BPF program parses IPv4 only (IPv6 frames go to the kernel untouched) and keeps the VIP and backends as 32-bit addresses',
   async apply(ctx) {
     const lb = ctx.topo.lb;
     const { vip } = ctx.topo;

@@ -98,6 +98,7 @@ export function parseConnect(stdout: string): ConnectMetrics {
 
 export const connect: LoadDriver<ConnectMetrics> = {
   name: 'connect',
+  ipv6: true,
   tools: [{ cmd: 'node', pkg: 'nodejs' }],
   async preflight(host: Host) {
     const r = await host.exec(['node', '--version'], { check: false, timeoutMs: 10_000 });

@@ -166,6 +166,7 @@ export function parseTrafficFull(stdout: string): TrafficParse {
 
 export const traffic: LoadDriver<TrafficMetrics> = {
   name: 'traffic',
+  ipv6: true,
   tools: connect.tools,
   preflight: (host: Host) => connect.preflight(host),
   buildArgv(spec: LoadRunSpec) {

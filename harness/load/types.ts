@@ -85,6 +85,8 @@ export interface LoadDriver<M extends GeneratorMetrics = GeneratorMetrics> {
   timeline?(stdout: string): { startEpochMs: number; endMs: number; records: ConnectionRecord[]; answerGaps?: { overMs: number; spans: [number, number | null][] } };
   /** Protocols the LB must balance on its port for this load (default tcp). */
   protocols?(load: LoadSpec): Protocol[];
+  /** IPv6: true where it loads an IPv6 VIP; otherwise why not (absent: not done yet). */
+  readonly ipv6?: true | string;
   /** Generators whose traffic is not HTTP set up its receiving side (sinks, servers) per point. */
   attach?(ctx: AttachContext): Promise<Attached>;
   /** Why this generator cannot run on a topology of this kind, or undefined when it can. */

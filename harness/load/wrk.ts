@@ -247,6 +247,7 @@ export function buildWrkArgv(spec: LoadRunSpec): string[] {
 
 export const wrk: LoadDriver<RequestGeneratorMetrics> = {
   name: 'wrk',
+  ipv6: true,
   tools: [{ cmd: 'wrk', pkg: 'wrk' }],
   async preflight(host) {
     await wrkVersion(host);

@@ -6,7 +6,7 @@ import { mean, median } from '../stats/descriptive.ts';
 import { colorEnc, eventMarkLayers, metricsOf, RATE_TITLE, rateOf, rateUnit, SCHEMA, seriesLabeler, timelineReps, WIDTH, type Chart } from './specs.ts';
 import { probeSuccess } from '../load/flood.ts';
 
-export type ExperimentChartId = 'lb-nodes' | 'overlay' | 'flood' | 'failover';
+export type ExperimentChartId = 'lb-nodes' | 'overlay' | 'flood' | 'failover' | 'family';
 
 export interface LbNodesDatum {
   series: string;
@@ -111,60 +111,97 @@ const withoutParam = (p: PointResult, key: string): PointResult => {
 };
 
 
-export interface OverlayDatum {
+/** One LB at one value of a swept axis drawn as grouped bars (overlay, address family). */
+interface AxisDatum {
   /** The LB, with any other swept parameter that varies. */
+  lb: string;
+  value: string;
+  backends: number;
+  /** Median over repetitions, in the run's unit. */
+  rate: number;
+  /** This value's rate as a share of the same LB's at the base value, where both were measured. */
+  ofBase?: number;
+  mtu?: number;
+}
+
+/** Per LB and value of `key`, at the largest backend count measured under every value: the median rate. */
+function axisData(result: RunResult, key: 'overlay' | 'family', base: string): AxisDatum[] {
+  const swept = result.points.filter((p) => p.params[key] !== undefined && p.repetitions.length > 0);
+  if (new Set(swept.map((p) => p.params[key])).size < 2) return [];
+  // Labelled as if the axis were not swept: it is the bars' other axis, not part of the LB's name.
+  const without = (p: PointResult) => withoutParam(p, key);
+  const label = seriesLabeler({ ...result, points: result.points.map(without) });
+  const values = [...new Set(swept.map((p) => String(p.params[key])))];
+  const counts = [...new Set(swept.map((p) => p.params.backends))].filter((n) => values.every((v) => swept.some((p) => String(p.params[key]) === v && p.params.backends === n)));
+  if (!counts.length) return [];
+  const n = Math.max(...counts);
+  const rows = swept
+    .filter((p) => p.params.backends === n)
+    .map((p): AxisDatum => ({ lb: label(without(p)), value: String(p.params[key]), backends: n, rate: median(p.repetitions.map(rateOf)), ...(p.network ? { mtu: p.network.mtu } : {}) }));
+  for (const r of rows) {
+    const b = rows.find((x) => x.lb === r.lb && x.value === base);
+    if (b && r.value !== base && b.rate > 0) r.ofBase = r.rate / b.rate;
+  }
+  return rows;
+}
+
+function axisBarSpec(result: RunResult, values: AxisDatum[], o: { title: string; subtitle: string; legend: string; colour: (d: AxisDatum) => string }): TopLevelSpec {
+  const lbs = [...new Set(values.map((v) => v.lb))];
+  const x = { field: 'lb', type: 'nominal', title: null, sort: lbs, axis: { labelAngle: 0 } };
+  const xOffset = { field: 'value', type: 'nominal', sort: [...new Set(values.map((v) => v.value))] };
+  const y = { field: 'rate', type: 'quantitative', title: `${RATE_TITLE[rateUnit(result)]} (median)` };
+  return {
+    $schema: SCHEMA,
+    title: { text: o.title, subtitle: o.subtitle },
+    data: { values: values.map((v) => ({ ...v, label: v.ofBase !== undefined ? `${Math.round(100 * v.ofBase)}%` : '', colour: o.colour(v) })) },
+    width: WIDTH,
+    height: 260,
+    layer: [
+      { mark: { type: 'bar' }, encoding: { x, xOffset, y, color: { field: 'colour', type: 'nominal', title: o.legend } } },
+      { mark: { type: 'text', dy: -6, fontSize: 10 }, encoding: { x, xOffset, y, text: { field: 'label' } } },
+    ],
+  } as TopLevelSpec;
+}
+
+export interface OverlayDatum {
   lb: string;
   overlay: string;
   backends: number;
-  /** Median over repetitions, in the run's unit. */
   rate: number;
   /** This overlay's rate as a share of the same LB's without one (none), where both were measured. */
   ofNone?: number;
   mtu?: number;
 }
 
-/** Per LB and overlay at the largest backend count measured under every overlay: the median rate. */
 export function overlayData(result: RunResult): OverlayDatum[] {
-  const swept = result.points.filter((p) => typeof p.params.overlay === 'string' && p.repetitions.length > 0);
-  if (new Set(swept.map((p) => p.params.overlay)).size < 2) return [];
-  // Labelled as if overlay were not swept: it is the bars' other axis, not part of the LB's name.
-  const withoutOverlay = (p: PointResult) => withoutParam(p, 'overlay');
-  const label = seriesLabeler({ ...result, points: result.points.map(withoutOverlay) });
-  const lbOf = (p: PointResult) => label(withoutOverlay(p));
-  const overlays = [...new Set(swept.map((p) => String(p.params.overlay)))];
-  const counts = [...new Set(swept.map((p) => p.params.backends))].filter((n) => overlays.every((o) => swept.some((p) => p.params.overlay === o && p.params.backends === n)));
-  if (!counts.length) return [];
-  const n = Math.max(...counts);
-  const rows = swept
-    .filter((p) => p.params.backends === n)
-    .map((p): OverlayDatum => ({ lb: lbOf(p), overlay: String(p.params.overlay), backends: n, rate: median(p.repetitions.map(rateOf)), ...(p.network ? { mtu: p.network.mtu } : {}) }));
-  for (const r of rows) {
-    const base = rows.find((x) => x.lb === r.lb && x.overlay === 'none');
-    if (base && r.overlay !== 'none' && base.rate > 0) r.ofNone = r.rate / base.rate;
-  }
-  return rows;
+  return axisData(result, 'overlay', 'none').map(({ value, ofBase, ...d }) => ({ ...d, overlay: value, ...(ofBase !== undefined ? { ofNone: ofBase } : {}) }));
 }
 
 export function overlaySpec(result: RunResult): TopLevelSpec | null {
-  const values = overlayData(result);
+  const values = axisData(result, 'overlay', 'none');
   if (!values.length) return null;
-  const lbs = [...new Set(values.map((v) => v.lb))];
-  const overlays = [...new Set(values.map((v) => v.overlay))];
-  const unit = rateUnit(result);
-  const x = { field: 'lb', type: 'nominal', title: null, sort: lbs, axis: { labelAngle: 0 } };
-  const xOffset = { field: 'overlay', type: 'nominal', sort: overlays };
-  const y = { field: 'rate', type: 'quantitative', title: `${RATE_TITLE[unit]} (median)` };
-  return {
-    $schema: SCHEMA,
-    title: { text: 'Overlay cost', subtitle: `each LB at ${values[0]!.backends} backends; labels: rate as a share of the same LB without an overlay` },
-    data: { values: values.map((v) => ({ ...v, label: v.ofNone !== undefined ? `${Math.round(100 * v.ofNone)}%` : '', network: `${v.overlay}${v.mtu ? ` (MTU ${v.mtu})` : ''}` })) },
-    width: WIDTH,
-    height: 260,
-    layer: [
-      { mark: { type: 'bar' }, encoding: { x, xOffset, y, color: { field: 'network', type: 'nominal', title: 'Backend network' } } },
-      { mark: { type: 'text', dy: -6, fontSize: 10 }, encoding: { x, xOffset, y, text: { field: 'label' } } },
-    ],
-  } as TopLevelSpec;
+  return axisBarSpec(result, values, {
+    title: 'Overlay cost',
+    subtitle: `each LB at ${values[0]!.backends} backends; labels: rate as a share of the same LB without an overlay`,
+    legend: 'Backend network',
+    colour: (v) => `${v.value}${v.mtu ? ` (MTU ${v.mtu})` : ''}`,
+  });
+}
+
+/** Per LB, the median rate over IPv4 and over IPv6, v6 as a share of v4. */
+export function familyData(result: RunResult): AxisDatum[] {
+  return axisData(result, 'family', '4');
+}
+
+export function familySpec(result: RunResult): TopLevelSpec | null {
+  const values = familyData(result);
+  if (!values.length) return null;
+  return axisBarSpec(result, values, {
+    title: 'IPv4 and IPv6',
+    subtitle: `each LB at ${values[0]!.backends} backends; labels: the IPv6 rate as a share of the same LB's IPv4 rate`,
+    legend: 'Address family',
+    colour: (v) => `IPv${v.value}`,
+  });
 }
 
 // ---------------------------------------------------------------- service under a flood
@@ -329,6 +366,17 @@ export function experimentCharts(result: RunResult): (Chart & { id: ExperimentCh
         "(on the one-host netns topology that is the whole host's, the flood's generator included). " +
         (reached ? `trafgen reached ${Math.round(100 * reached[0])}–${Math.round(100 * reached[1])}% of the set rates (result: repetitions[].flood).` : ''),
       spec: fl,
+    });
+  }
+  const fam = familySpec(result);
+  if (fam) {
+    out.push({
+      id: 'family',
+      title: 'IPv4 and IPv6',
+      caption:
+        'Median rate per load balancer over IPv4 and over IPv6 (2001:2::/48) on the same dual-stack topology, one point each; the label is the IPv6 rate as a share of the IPv4 one. ' +
+        'IPv6 headers are 20 bytes longer, and each datapath has its own IPv6 code (ip6tables, nft ip6, the proxies\' v6 sockets).',
+      spec: fam,
     });
   }
   const ov = overlaySpec(result);

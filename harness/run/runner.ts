@@ -166,7 +166,8 @@ export async function runScenario(opts: RunOptions): Promise<RunOutcome> {
       const { ledger, release } = teardown.child(`topology${overlay ? ` (overlay ${overlay})` : ''}`, (label) => log(`teardown: ${label}`));
       const backends = Math.max(...points.filter((p) => p.params.overlay === overlay).map((p) => p.params.backends));
       const standbyLb = points.some((p) => getLbDriver(p.lb.kind).needsStandbyLb);
-      built = { overlay, topo: await site.build({ backends, serverCpus: cpus.servers, runId, log, ...(overlay ? { overlay } : {}), ...(standbyLb ? { standbyLb } : {}) }, ledger), release };
+      const ipv6 = points.some((p) => p.params.family === 6);
+      built = { overlay, topo: await site.build({ backends, serverCpus: cpus.servers, runId, log, ...(overlay ? { overlay } : {}), ...(standbyLb ? { standbyLb } : {}), ...(ipv6 ? { ipv6 } : {}) }, ledger), release };
       return built.topo;
     };
     for (const [i, point] of points.entries()) {
@@ -182,7 +183,7 @@ export async function runScenario(opts: RunOptions): Promise<RunOutcome> {
       }
       const topo = await topoFor(point.params.overlay);
       throwIfAborted(signal);
-      await runPoint(topo, point, { scenario, loadDriver, writer, teardown, signal, log, cpus });
+      await runPoint(point.params.family === 6 ? topo.v6 : topo, point, { scenario, loadDriver, writer, teardown, signal, log, cpus });
     }
   } catch (e) {
     // Whatever was in flight when the signal came (a sleep, wrk) rejects with the bare reason.
@@ -220,9 +221,17 @@ interface PointContext {
  * One point. A failure inside it (an LB that won't start, a parse error) is recorded on the point
  * and the run moves on; an interruption propagates.
  */
-async function runPoint(topo: NetnsTopology, point: PlannedPoint, c: PointContext): Promise<void> {
+async function runPoint(view: NetnsTopology | undefined, point: PlannedPoint, c: PointContext): Promise<void> {
   const meta: PointMeta = { id: point.id, lb: { ...point.lb, name: point.lb.name! }, params: point.params };
   await c.writer.startPoint(meta);
+  // The loader refuses these already; a programmatic caller gets the same reason on the point.
+  const v6 = point.params.family === 6 ? getLbDriver(point.lb.kind).ipv6 : true;
+  if (!view || v6 !== true) {
+    const why = !view ? 'this topology was not built dual-stack' : `${point.lb.name} does not balance IPv6${typeof v6 === 'string' ? `: ${v6}` : ' in lbbench yet'}`;
+    await c.writer.setPointError(meta, new PreflightError(`family 6: ${why}`, 'measure it with family 4'), { skipped: true });
+    return;
+  }
+  const topo = view;
   if (topo.network) await c.writer.setPointNetwork(meta, topo.network);
   const ledger = new Teardown();
   const release = c.teardown.add(`load balancer ${point.lb.name}`, () => ledger.unwind());

@@ -61,7 +61,7 @@ export async function parseScenarioText(text: string, fileLabel: string, opts: L
 
   const baseDir = opts.baseDir ?? dirname(resolve(fileLabel));
   const topo = await resolveTopology(data, opts.projectRoot ?? PROJECT_ROOT, baseDir);
-  findings.push(...topo.findings, ...sweepBeyondTopology(data, topo), ...eventFindings(data, topo.spec), ...generatorFindings(data, topo.spec), ...thresholdFindings(data), ...tuningFindings(data), ...overlayFindings(data, topo.spec), ...floodFindings(data, topo.spec), ...standbyFindings(data, topo.spec));
+  findings.push(...topo.findings, ...sweepBeyondTopology(data, topo), ...eventFindings(data, topo.spec), ...generatorFindings(data, topo.spec), ...thresholdFindings(data), ...tuningFindings(data), ...overlayFindings(data, topo.spec), ...floodFindings(data, topo.spec), ...standbyFindings(data, topo.spec), ...familyFindings(data, topo.spec));
 
   const problems = [...placeAll(src, findings), ...topo.problems];
   if (problems.length || !result.success || !topo.spec) throw invalid('scenario', fileLabel, problems);
@@ -533,6 +533,29 @@ function generatorFindings(data: unknown, topo: TopologySpec | undefined): Findi
 
 /** Generators whose requests make a probe: a success rate and a latency per request. */
 const PROBES = ['wrk', 'connect', 'traffic'];
+
+/** Family 6 needs dual-stack namespaces, and drivers and a generator that speak IPv6. */
+function familyFindings(data: unknown, topo: TopologySpec | undefined): Finding[] {
+  const sweep = SweepSpec.safeParse(valueAt(data, ['sweep']) ?? {});
+  const load = LoadSpec.safeParse(valueAt(data, ['load']) ?? {});
+  if (!sweep.success || !load.success || !topo || !sweep.data.family?.includes(6)) return [];
+  const findings: Finding[] = [];
+  if (topo.kind === 'baremetal' || (topo.kind === 'qemu' && topo.placement === 'per-role')) {
+    findings.push({ path: ['sweep', 'family'], message: `family 6 uses the IPv6 addresses lbbench gives the namespaces it builds (netns, qemu one-guest), not ${topo.kind}${topo.kind === 'qemu' ? ' per-role' : ''}; measure family 4 there` });
+  }
+  rawList(data, ['loadBalancers']).forEach((raw, i) => {
+    const lb = LbSpec.safeParse(raw);
+    const v6 = lb.success ? getLbDriver(lb.data.kind).ipv6 : true;
+    if (v6 !== true) {
+      findings.push({ path: ['loadBalancers', i], message: `${lbName(lb.data!)} does not balance IPv6${typeof v6 === 'string' ? ` (${v6})` : ' in lbbench yet'}; measure it in a scenario with family [4]` });
+    }
+  });
+  const gen = loadDrivers[load.data.generator].ipv6;
+  if (gen !== true) findings.push({ path: ['load', 'generator'], message: `${load.data.generator} does not load an IPv6 VIP${typeof gen === 'string' ? ` (${gen})` : ' in lbbench yet'}; use wrk, connect or traffic with family 6` });
+  if (load.data.sourceAddresses > 0) findings.push({ path: ['load', 'sourceAddresses'], message: 'the client\'s source pool is IPv4 (198.18.128.0/18); with family 6 set sourceAddresses: 0' });
+  if (sweep.data.floodPps?.some((r) => r > 0) || (load.data.flood?.pps ?? 0) > 0) findings.push({ path: ['sweep', 'family'], message: 'the flood is IPv4 frames; measure family 6 without a flood' });
+  return findings;
+}
 
 /** vrrp needs the standby LB node only the netns builder makes. */
 function standbyFindings(data: unknown, topo: TopologySpec | undefined): Finding[] {

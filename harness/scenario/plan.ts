@@ -12,6 +12,8 @@ export interface PointParams {
   overlay?: Overlay;
   /** Background flood rate (packets/s) under which the load is the probe, when the scenario has a flood. */
   floodPps?: number;
+  /** The address family, when the scenario sweeps it. */
+  family?: 4 | 6;
 }
 
 export interface PlannedPoint {
@@ -40,9 +42,10 @@ export function plan(scenario: Scenario): PlannedPoint[] {
     threads: sweep.threads ?? [load.threads],
   };
   const floods: (number | undefined)[] = sweep.floodPps ?? (load.flood ? [load.flood.pps] : [undefined]);
+  const families: (4 | 6 | undefined)[] = sweep.family ?? [undefined];
   const inId = (axis: 'backends' | 'connections' | 'threads') => axis === 'backends' || sweep[axis] !== undefined;
   // A fixed flood rate is the scenario's, like load.connections: only a swept one names points.
-  const shown = (k: keyof PointParams) => (k === 'tuning' || k === 'overlay' ? true : k === 'floodPps' ? sweep.floodPps !== undefined : inId(k));
+  const shown = (k: keyof PointParams) => (k === 'tuning' || k === 'overlay' || k === 'family' ? true : k === 'floodPps' ? sweep.floodPps !== undefined : inId(k));
   const timing = { warmup: load.warmup, duration: load.duration, settle: scenario.settle };
   const profiles: (TuningProfile | undefined)[] = scenario.tuning.length ? scenario.tuning : [undefined];
   // Outermost: each overlay is a topology of its own, built once for all its points.
@@ -51,7 +54,7 @@ export function plan(scenario: Scenario): PlannedPoint[] {
     axes.backends.flatMap((backends) =>
       axes.connections.flatMap((connections) =>
         axes.threads.flatMap((threads) =>
-          profiles.flatMap((tuning) => floods.map((floodPps) => {
+          profiles.flatMap((tuning) => floods.flatMap((floodPps) => families.map((family) => {
             const params: PointParams = {
               backends,
               connections,
@@ -59,10 +62,11 @@ export function plan(scenario: Scenario): PlannedPoint[] {
               ...(tuning ? { tuning: tuning.name } : {}),
               ...(overlay ? { overlay } : {}),
               ...(floodPps !== undefined ? { floodPps } : {}),
+              ...(family ? { family } : {}),
             };
             const tags = (Object.keys(params) as (keyof PointParams)[]).filter(shown).map((k) => `${k}=${params[k]}`);
             return { id: `${lb.name}/${tags.join(',')}`, lb, params, repetitions: scenario.repetitions, timing, ...(tuning ? { tuning } : {}) };
-          })),
+          }))),
         ),
       ),
     ),
@@ -75,7 +79,7 @@ export function describePlan(points: PlannedPoint[]): string {
   const distinct = <T>(f: (p: PlannedPoint) => T) => [...new Set(points.map(f))];
   const lbs = distinct((p) => p.lb.name);
   const dims = [`${lbs.length} load balancer${lbs.length === 1 ? '' : 's'}`];
-  for (const axis of ['backends', 'connections', 'threads', 'tuning', 'overlay', 'floodPps'] as const) {
+  for (const axis of ['backends', 'connections', 'threads', 'tuning', 'overlay', 'floodPps', 'family'] as const) {
     const values = distinct((p) => p.params[axis]);
     if ((values.length > 1 || axis === 'backends') && values[0] !== undefined) dims.push(`${axis} ${values.join(',')}`);
   }

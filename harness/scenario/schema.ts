@@ -476,6 +476,11 @@ export const SweepSpec = z
       .min(1)
       .optional()
       .meta({ description: 'Backend networks to measure, e.g. [none, vxlan]; replaces topology.overlay. The topology is built once per value.' }),
+    family: z
+      .array(z.union([z.literal(4), z.literal(6)]))
+      .min(1)
+      .optional()
+      .meta({ description: 'Address families to measure every LB over, e.g. [4, 6]: the topology is dual-stack (IPv6 in 2001:2::/48) and each point uses one family\'s addresses end to end.' }),
     floodPps: z
       .array(z.int().min(0).max(100_000_000))
       .min(1)

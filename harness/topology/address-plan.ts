@@ -30,5 +30,17 @@ export const PLAN = {
   vipNet: '198.18.100.0/24',
 } as const;
 
+/**
+ * The same plan in the IPv6 benchmarking prefix 2001:2::/48 (RFC 5180), host numbers alike: the
+ * client net 2001:2::/64, the backend segment 2001:2:0:1::/64, VIPs in 2001:2:0:100::/64.
+ */
+export const PLAN6 = {
+  clientIp: (i: number) => `2001:2::${2 + i}`,
+  lbClientIp: (i: number) => (i === 0 ? '2001:2::1' : `2001:2::${250 + i}`),
+  lbBackendIp: (i: number) => `2001:2:0:1::${2 + i}`,
+  backendIp: (i: number) => `2001:2:0:1::${11 + i}`,
+  vip: (i = 0) => `2001:2:0:100::${1 + i}`,
+} as const;
+
 /** Namespaces and links of a run are named `lbb-<id4>-<role><n>` so leftovers are obvious. */
 export const NAME_PREFIX = 'lbb-';

@@ -6,7 +6,7 @@ import { nsHost } from '../host/netns.ts';
 import type { Host } from '../host/types.ts';
 import type { Teardown } from '../teardown.ts';
 import { ConfigError, ProvisionError } from '../errors.ts';
-import { PLAN, NAME_PREFIX } from './address-plan.ts';
+import { PLAN, PLAN6, NAME_PREFIX } from './address-plan.ts';
 import { parseStubStatus } from './stub-status.ts';
 import { formatRate, shapeLinks } from './shaping.ts';
 import { WORK_ROOT, writeOwner } from './leftovers.ts';
@@ -34,6 +34,8 @@ export interface NetnsTopologyOptions {
    * segment: what active/backup designs (VRRP) fail over between.
    */
   standbyLb?: boolean;
+  /** Give every node an IPv6 address of PLAN6 as well (dual stack), and the backends a v6 listener. */
+  ipv6?: boolean;
   runId?: string;
   root?: Host;
   log?: (msg: string) => void;
@@ -53,6 +55,8 @@ export interface RunTopology extends Topology {
   linkRate?: number;
   /** The LB-to-backends network as built, read back from the kernel (absent where not ours: bare metal). */
   network?: BackendNetwork;
+  /** The same topology seen over IPv6 (every address its PLAN6 one), where it was built dual-stack. */
+  v6?: RunTopology;
 }
 
 
@@ -157,8 +161,16 @@ export async function buildNetnsTopology(
   // namespace, where the guest's own eth0 already exists.
   const links = netnsLinks(ns);
   const tmp = (i: number, end: 'a' | 'b') => `lbbt${id4}${i}${end}`.slice(0, 15);
+  if (opts.ipv6) {
+    // A device copies accept_dad from its namespace's default when it is created, and the kernel
+    // skips DAD only if both its own and `all` are off: set before the links exist, or every
+    // address stays tentative for a second or two and the first connections stall.
+    await runBatch(root, null, all.map((n) => `netns add ${n}`));
+    const script = 'for n; do ip netns exec "$n" sysctl -q -w net.ipv6.conf.default.accept_dad=0 net.ipv6.conf.all.accept_dad=0 || exit 1; done';
+    await root.exec(['sh', '-c', script, 'sh', ...all], { timeoutMs: 60_000 });
+  }
   await runBatch(root, null, [
-    ...all.map((n) => `netns add ${n}`),
+    ...(opts.ipv6 ? [] : all.map((n) => `netns add ${n}`)),
     ...links.map(([a, , b], i) => `link add ${tmp(i, 'a')} netns ${a} type veth peer name ${tmp(i, 'b')} netns ${b}`),
   ]);
   const renames = linkEnds(links, (dev, i, end) => `link set ${tmp(i, end)} name ${dev}`);
@@ -166,6 +178,8 @@ export async function buildNetnsTopology(
 
   const vip = PLAN.vip(0);
   const vxlan = opts.overlay === 'vxlan';
+  // `nodad` as well: belt and braces where accept_dad could not be set first (a guest's older kernel).
+  const v6 = (addr: string, dev: string, len = 64) => (opts.ipv6 ? [`addr add ${addr}/${len} dev ${dev} nodad`] : []);
   const lbLines = (i: number, withVip: boolean) => [
     'link set lo up',
     'link set eth0 up',
@@ -175,6 +189,9 @@ export async function buildNetnsTopology(
     `addr add ${PLAN.lbBackendIp(i)}/24 dev ${lbBeDev}`,
     ...(withVip ? [`addr add ${vip}/32 dev lo`] : []),
     `route add ${PLAN.sourcePool} via ${PLAN.clientIp(0)}`,
+    ...v6(PLAN6.lbClientIp(i), 'eth0'),
+    ...v6(PLAN6.lbBackendIp(i), lbBeDev),
+    ...(withVip ? v6(PLAN6.vip(0), 'lo', 128) : []),
   ];
   // Under the overlay the backends' plan addresses move to vxlan0 and the veths carry the
   // underlay: same addresses for drivers and results, one more hop of encapsulation.
@@ -192,6 +209,8 @@ export async function buildNetnsTopology(
         `route add default via ${PLAN.clientGw}`,
         // Source pool for connection testers: any address in it is local (AnyIP).
         `route add local ${PLAN.sourcePool} dev lo`,
+        ...v6(PLAN6.clientIp(0), 'eth0'),
+        ...(opts.ipv6 ? [`route add default via ${PLAN6.lbClientIp(0)}`] : []),
       ],
     ],
     [ns.lb, lbLines(0, true)],
@@ -216,6 +235,8 @@ export async function buildNetnsTopology(
         ...(vxlan ? [`addr add ${PLAN.underlayBackendIp(i)}/24 dev eth0`, vxlanDev(PLAN.underlayBackendIp(i), 'eth0'), 'link set vxlan0 up'] : []),
         `addr add ${PLAN.backendIp(i)}/24 dev ${beDev}`,
         `route add default via ${PLAN.lbBackendIp(0)}`,
+        ...v6(PLAN6.backendIp(i), beDev),
+        ...(opts.ipv6 ? [`route add default via ${PLAN6.lbBackendIp(0)}`] : []),
       ],
     ]),
   ];
@@ -257,6 +278,7 @@ export async function buildNetnsTopology(
         const s = await startBackendNginx(be.host, be.name, join(workDir, be.name), {
           workers: opts.backendWorkers,
           cpus: opts.serverCpus,
+          ipv6: opts.ipv6,
         });
         // By name, not this handle: a killed and restarted backend has a new process.
         teardown.add(`stop nginx on ${be.name}`, () => servers.find((x) => x.name === be.name)!.proc.stop());
@@ -285,7 +307,7 @@ export async function buildNetnsTopology(
   log(`LB node to backends: ${network.encapsulation}, MTU ${network.mtu}`);
 
   let returnLeg = false;
-  return {
+  const built: RunTopology = {
     runId,
     prefix,
     client,
@@ -352,7 +374,7 @@ export async function buildNetnsTopology(
           const dir = join(workDir, name);
           // A SIGKILLed nginx leaves its unix socket behind, and would fail to bind it again.
           await root.exec(['rm', '-f', join(dir, 'status.sock'), join(dir, 'nginx.pid')]);
-          servers[i] = await startBackendNginx(be.host, name, dir, { workers: opts.backendWorkers, cpus: opts.serverCpus });
+          servers[i] = await startBackendNginx(be.host, name, dir, { workers: opts.backendWorkers, cpus: opts.serverCpus, ipv6: opts.ipv6 });
         }),
       );
     },
@@ -362,6 +384,26 @@ export async function buildNetnsTopology(
         : await remoteBackendRequests(root, servers.map((s) => s.statusSocket));
       return Object.fromEntries(servers.map((s, i) => [s.name, counts[i]!]));
     },
+  };
+  if (opts.ipv6) built.v6 = ipv6View(built, standby !== undefined);
+  return built;
+}
+
+/**
+ * The topology with every address its PLAN6 one: drivers and generators given this view work over
+ * IPv6 without knowing it; what is not an address (hosts, counters, kills) is the same.
+ */
+function ipv6View(t: RunTopology, standby: boolean): RunTopology {
+  return {
+    ...t,
+    client: { ...t.client, ip: PLAN6.clientIp(0) },
+    lb: { ...t.lb, ip: PLAN6.lbBackendIp(0), clientIp: PLAN6.lbClientIp(0), backendIp: PLAN6.lbBackendIp(0) },
+    ...(standby && t.standby ? { standby: { ...t.standby, ip: PLAN6.lbBackendIp(1), clientIp: PLAN6.lbClientIp(1), backendIp: PLAN6.lbBackendIp(1) } } : {}),
+    backends: t.backends.map((b, i) => ({ ...b, ip: PLAN6.backendIp(i) })),
+    vip: PLAN6.vip(0),
+    // DSR return legs are IPv4 routes; no IPv6 driver asks for one.
+    directReturn: undefined,
+    v6: undefined,
   };
 }
 

@@ -18,6 +18,8 @@ export interface BuildOptions {
   overlay?: Overlay;
   /** Build a standby LB node beside lb0 (active/backup LBs: vrrp). */
   standbyLb?: boolean;
+  /** Dual stack: IPv6 addresses beside the IPv4 ones (a scenario that measures family 6). */
+  ipv6?: boolean;
   runId: string;
   log?: (msg: string) => void;
 }

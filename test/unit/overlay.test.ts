@@ -60,8 +60,8 @@ test('the recorded run: MTU and encapsulation per point, and each LB under vxlan
       assert.equal(d.ofNone, d.rate / base.rate);
     }
   }
-  const spec = overlaySpec(run) as unknown as { data: { values: { label: string; network: string }[] } };
-  assert.deepEqual([...new Set(spec.data.values.map((v) => v.network))], ['none (MTU 1500)', 'vxlan (MTU 1450)']);
+  const spec = overlaySpec(run) as unknown as { data: { values: { label: string; colour: string }[] } };
+  assert.deepEqual([...new Set(spec.data.values.map((v) => v.colour))], ['none (MTU 1500)', 'vxlan (MTU 1450)']);
   const chart = charts(run).find((c) => c.id === 'overlay')!;
   assert.match(chart.caption, /vxlan: VXLAN VNI 4242 over UDP port 4789 \(50 bytes of outer Ethernet\/IPv4\/UDP\/VXLAN headers per packet\), MTU 1450 over links of 1500\./);
 });

@@ -43,6 +43,9 @@ test('every link shaped at both ends: tc batch lines per namespace', () => {
     'qdisc replace dev eth0 root tbf rate 100000000bit burst 125000 latency 50ms',
     'qdisc replace dev eth1 root tbf rate 100000000bit burst 125000 latency 50ms',
   ]);
+  // A standby LB node: the client and both LB nodes meet on the switch's client bridge ports.
+  const standby = linkEnds(netnsLinks({ client: 'c', lb: 'l', lb1: 'l1', sw: 's', be: ['b0'] }));
+  assert.deepEqual(Object.fromEntries(standby), { c: ['eth0'], l: ['eth0', 'eth1'], l1: ['eth0', 'eth1'], s: ['c0', 'l0c', 'l1c', 'lb0', 'lb1', 'be0'], b0: ['eth0'] });
   // Ends can be made into anything (the builder renames the temporary veth names with it).
   assert.deepEqual(Object.fromEntries(linkEnds([['x', 'eth0', 'y', 'p0']], (dev, i, end) => `${i}${end}:${dev}`)), { x: ['0a:eth0'], y: ['0b:p0'] });
 });

@@ -1,0 +1,51 @@
+// IPv4 and IPv6 on one dual-stack netns topology: every IPv6-capable LB serves its point over the
+// family's own addresses end to end — the backends see requests from IPv6 clients (or the LB's
+// IPv6 address), never IPv4 — and the report compares the two.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { readdir, readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { resultProblems } from '../../harness/results/schema.ts';
+import { familyData } from '../../harness/report/experiment-specs.ts';
+import { missingCapability, namespacesWithPrefix, runScenarioCli } from './helpers.ts';
+
+const skip = missingCapability(['ip', 'nginx', 'wrk', 'haproxy', 'iptables', 'ip6tables', 'nft', 'node']);
+
+test('family [4, 6]: router, DNATs, proxies and the connect tester over both families, IPv6 carried as IPv6', { skip, timeout: 300_000 }, async () => {
+  const before = namespacesWithPrefix('lbb-');
+  const r = await runScenarioCli([
+    'name: dual-stack-e2e',
+    'topology: {kind: netns}',
+    'loadBalancers: [{kind: router}, {kind: iptables-dnat}, {kind: nftables, algorithm: hash}, {kind: nginx, mode: l4}, {kind: haproxy, mode: http}]',
+    'sweep: {backends: [2], family: [4, 6]}',
+    'load: {generator: connect, connections: 4, duration: 2s, warmup: 0.5s, timeout: 1s}',
+    'repetitions: 1',
+  ]);
+  assert.equal(r.code, 0, r.out);
+  assert.deepEqual(resultProblems(r.raw), []);
+  assert.deepEqual(namespacesWithPrefix('lbb-'), before);
+  const points = r.result!.points;
+  assert.equal(points.length, 10);
+  for (const p of points) {
+    assert.equal(p.error, undefined, `${p.id}: ${p.error}`);
+    const rep = p.repetitions[0]!;
+    const m = rep.metrics as unknown as { requests: number; errors: { connect: number }; testerPerBackend: Record<string, number> };
+    assert.ok(m.requests > 100 && m.errors.connect === 0, `${p.id}: ${m.requests} answered, ${m.errors.connect} failed connects`);
+    // The tester was pointed at this family's VIP (the router: the first backend's address).
+    const target = rep.raw.argv[rep.raw.argv.indexOf('--target') + 1]!;
+    assert.equal(target.includes('2001:2:'), p.params.family === 6, `${p.id}: target ${target}`);
+    if (p.lb.kind !== 'router') assert.deepEqual(Object.keys(m.testerPerBackend).sort(), ['be0', 'be1'], `${p.id}: both backends answered`);
+    // Every packet of the IPv6 point crossed the LB node as IPv6: its interfaces carried it, and
+    // the DNATs' rules are in the ip6 tables.
+    if (p.params.family === 6 && p.lbDescribe && p.lb.kind !== 'router') {
+      assert.match(p.lbDescribe.config, /2001:2:0:100::1/, `${p.id}: the LB was set up on the IPv6 VIP`);
+      assert.doesNotMatch(p.lbDescribe.config, /198\.18\.100\.1/, `${p.id}: and not on the IPv4 one`);
+    }
+  }
+  const data = familyData(r.result!);
+  assert.deepEqual([...new Set(data.map((d) => d.value))], ['4', '6']);
+  assert.ok(data.filter((d) => d.value === '6').every((d) => d.ofBase! > 0));
+  const [runDir] = await readdir(join(r.work, 'reports'));
+  const html = await readFile(join(r.work, 'reports', runDir!, 'index.html'), 'utf8');
+  assert.match(html, /IPv4 and IPv6/);
+});

@@ -1,0 +1,85 @@
+// IPv6: each tool's spelling of a v6 address (brackets, /128, ip6tables, nft ip6), the configs the
+// v6-capable drivers write with it, the family axis, and what the loader refuses for family 6.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { familyData, familySpec } from '../../harness/report/experiment-specs.ts';
+import { charts } from '../../harness/report/specs.ts';
+import type { Host } from '../../harness/host/types.ts';
+import type { BackendNode } from '../../harness/topology/types.ts';
+import { familyOf, hostPort, hostPrefix, iptablesCmd, nftFamily } from '../../harness/lb/family.ts';
+import { nftScript } from '../../harness/lb/nftables.ts';
+import { dnatRules } from '../../harness/lb/iptables-dnat.ts';
+import { nginxLbConf } from '../../harness/lb/nginx.ts';
+import { haproxyConf } from '../../harness/lb/haproxy.ts';
+import { backendNginxConf } from '../../harness/topology/backends.ts';
+import { PLAN6 } from '../../harness/topology/address-plan.ts';
+import { HaproxySpec, NginxSpec } from '../../harness/scenario/schema.ts';
+import { parseScenarioText } from '../../harness/scenario/load.ts';
+import { plan } from '../../harness/scenario/plan.ts';
+import { scenarioProblems, yaml } from './helpers/scenario-problems.ts';
+
+const noHost = new Proxy({}, { get: () => () => assert.fail('pure builder used the host') }) as Host;
+const be6 = (i: number): BackendNode => ({ name: `be${i}`, host: noHost, ip: PLAN6.backendIp(i), port: 80, statusPort: 8081 });
+const VIP6 = PLAN6.vip(0);
+
+test('the IPv6 plan lies in the benchmarking prefix 2001:2::/48', () => {
+  for (const a of [PLAN6.clientIp(0), PLAN6.lbClientIp(0), PLAN6.lbClientIp(1), PLAN6.lbBackendIp(0), PLAN6.backendIp(0), PLAN6.backendIp(188), VIP6]) {
+    assert.match(a, /^2001:2:(0:[0-9a-f]{1,4}:)?:[0-9a-f]{1,4}$|^2001:2::[0-9a-f]{1,4}$/, a);
+  }
+  assert.equal(PLAN6.backendIp(188), '2001:2:0:1::199');
+});
+
+test('each tool\'s spelling: brackets before a port, /128, ip6tables, nft ip6', () => {
+  assert.deepEqual([familyOf('198.18.1.11'), familyOf(VIP6)], [4, 6]);
+  assert.deepEqual([hostPort('198.18.1.11', 80), hostPort(VIP6, 80)], ['198.18.1.11:80', '[2001:2:0:100::1]:80']);
+  assert.deepEqual([hostPrefix('198.18.100.1'), hostPrefix(VIP6)], ['198.18.100.1/32', '2001:2:0:100::1/128']);
+  assert.deepEqual([iptablesCmd('198.18.100.1'), iptablesCmd(VIP6)], ['iptables', 'ip6tables']);
+  assert.deepEqual([nftFamily('198.18.100.1'), nftFamily(VIP6)], ['ip', 'ip6']);
+});
+
+test('drivers\' configs over IPv6: an ip6 table, bracketed DNAT targets, bracketed listeners and servers', () => {
+  const nft = nftScript(VIP6, 80, [be6(0), be6(1)], 'hash');
+  assert.match(nft, /^table ip6 lbbench \{\}$/m);
+  assert.match(nft, /ip6 daddr 2001:2:0:100::1 tcp dport 80 dnat ip6 addr \. port to jhash ip6 saddr \. tcp sport \. ip6 daddr \. tcp dport mod 2 map \{ 0 : 2001:2:0:1::11 \. 80, 1 : 2001:2:0:1::12 \. 80 \}/);
+  assert.ok(!/\bip (saddr|daddr|addr)\b/.test(nft), 'no IPv4 match left');
+  // Unbracketed, iptables would take "…::11:80" for an address without a port.
+  assert.match(dnatRules([be6(0), be6(1)], 'round-robin').join('\n'), /--to-destination \[2001:2:0:1::11\]:80/);
+  const nginx = nginxLbConf(NginxSpec.parse({ kind: 'nginx', mode: 'l4' }), VIP6, 80, [be6(0)], '/w');
+  assert.match(nginx, /listen \[2001:2:0:100::1\]:80 backlog=4096;/);
+  assert.match(nginx, /server \[2001:2:0:1::11\]:80;/);
+  const haproxy = haproxyConf(HaproxySpec.parse({ kind: 'haproxy' }), VIP6, 80, [be6(0)], '/w');
+  assert.match(haproxy, /bind \[2001:2:0:100::1\]:80/);
+  assert.match(haproxy, /server be0 \[2001:2:0:1::11\]:80/);
+  assert.match(backendNginxConf('be0', '/w', 1, true), /listen \[::\]:80 backlog=4096;/);
+  assert.ok(!backendNginxConf('be0', '/w', 1).includes('[::]'), 'IPv4-only topologies keep IPv4-only backends');
+});
+
+test('sweep.family is an axis of every point, named in its id', async () => {
+  const s = await parseScenarioText(yaml('name: t', 'loadBalancers: [{kind: nftables}]', 'sweep: {backends: [2], family: [4, 6]}'), 's.yaml');
+  assert.deepEqual(plan(s).map((p) => [p.id, p.params.family]), [['nftables/backends=2,family=4', 4], ['nftables/backends=2,family=6', 6]]);
+});
+
+test('family 6: LBs and generators without IPv6 are named with why, and so are the IPv4-only pieces', async () => {
+  assert.deepEqual(await scenarioProblems(yaml('name: t', 'loadBalancers: [{kind: nftables}, {kind: xdp}, {kind: ecmp}]', 'sweep: {family: [4, 6]}', 'load: {generator: iperf3}')), [
+    's.yaml:2:35: loadBalancers[1]: xdp does not balance IPv6 (its BPF program parses IPv4 only (IPv6 frames go to the kernel untouched) and keeps the VIP and backends as 32-bit addresses); measure it in a scenario with family [4]',
+    's.yaml:2:48: loadBalancers[2]: ecmp-static does not balance IPv6 in lbbench yet; measure it in a scenario with family [4]',
+    's.yaml:4:19: load.generator: iperf3 does not load an IPv6 VIP in lbbench yet; use wrk, connect or traffic with family 6',
+  ]);
+  assert.deepEqual(await scenarioProblems(yaml('name: t', 'loadBalancers: [{kind: router}]', 'sweep: {family: [6]}', 'load: {generator: connect, sourceAddresses: 50}')), [
+    "s.yaml:4:45: load.sourceAddresses: the client's source pool is IPv4 (198.18.128.0/18); with family 6 set sourceAddresses: 0",
+  ]);
+  assert.deepEqual(await scenarioProblems(yaml('name: t', 'loadBalancers: [{kind: router}]', 'sweep: {family: [4]}', 'load: {generator: iperf3}')), [], 'family 4 alone asks nothing of IPv6');
+});
+
+test('the recorded dual-stack run: each LB over both families, IPv6 as a share of IPv4, charted', () => {
+  const run = JSON.parse(readFileSync(new URL('../fixtures/results/dual-stack-run.json', import.meta.url), 'utf8'));
+  const data = familyData(run);
+  assert.deepEqual([...new Set(data.map((d) => d.lb))], ['router', 'iptables-dnat', 'nftables', 'nginx-l4', 'haproxy-http']);
+  for (const d of data.filter((x) => x.value === '6')) {
+    const v4 = data.find((x) => x.lb === d.lb && x.value === '4')!;
+    assert.equal(d.ofBase, d.rate / v4.rate);
+  }
+  assert.ok(familySpec(run));
+  assert.match(charts(run).find((c) => c.id === 'family')!.caption, /2001:2::\/48/);
+});
