@@ -8,15 +8,17 @@ export function routesVia(ipRouteShow: string, dev: string): string[] {
   return ipRouteShow
     .split('\n')
     .map((l) => l.trim())
-    .filter((l) => l && new RegExp(`\\bdev ${dev}\\b`).test(l) && !/\bproto kernel\b/.test(l) && !/\blinkdown\b/.test(l));
+    .filter((l) => l && new RegExp(`\\bdev ${dev}\\b`).test(l) && !/\bproto kernel\b/.test(l) && !/\blinkdown\b/.test(l) && !/^(fe80|ff00|multicast|local)\b/.test(l));
 }
 
-/** Takes `dev` down on `host`; the returned function brings it up and restores its routes. */
+/** Takes `dev` down on `host`; the returned function brings it up and restores its routes (both families). */
 export async function takeLinkDown(host: Host, dev: string): Promise<() => Promise<void>> {
-  const routes = routesVia((await host.exec(['ip', '-o', 'route', 'show'])).stdout, dev);
+  const [v4, v6] = await Promise.all([['ip', '-o', 'route', 'show'], ['ip', '-6', '-o', 'route', 'show']].map(async (argv) => routesVia((await host.exec(argv)).stdout, dev)));
   await host.exec(['ip', 'link', 'set', dev, 'down']);
   return async () => {
     await host.exec(['ip', 'link', 'set', dev, 'up']);
-    if (routes.length) await host.exec(['ip', '-b', '-'], { input: routes.map((r) => `route replace ${r}`).join('\n') + '\n' });
+    // The family of each line comes from its addresses ("default" alone would mean IPv4).
+    const lines = [...v4.map((r) => `route replace ${r}`), ...v6.map((r) => `-6 route replace ${r}`)];
+    for (const l of lines) await host.exec(['ip', ...l.split(' ')]);
   };
 }

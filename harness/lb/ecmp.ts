@@ -14,6 +14,7 @@ import { requireTools, toolVersion } from './preflight.ts';
 import { tail } from './proc.ts';
 import { takeLinkDown } from '../host/link-down.ts';
 import { addVipToBackends, releaseVipFromLbNode } from './vip.ts';
+import { familyOf, hostPrefix } from './family.ts';
 import { setSysctls } from '../host/sysctl.ts';
 import { waitFor } from '../util/time.ts';
 
@@ -38,6 +39,8 @@ export const ROUTER_ASN = 4_200_000_000;
 export const speakerAsn = (slot: number): number => ROUTER_ASN + 1 + slot;
 
 export const HASH_POLICY = 'net.ipv4.fib_multipath_hash_policy';
+/** IPv6 has its own: the IPv4 one does not govern IPv6 routes (whose default hash includes the flow label). */
+export const HASH_POLICY6 = 'net.ipv6.fib_multipath_hash_policy';
 /** 1 = L4 hash (addresses, ports, protocol): with one client address the source ports still spread. */
 const L4_HASH = '1';
 
@@ -100,7 +103,7 @@ export function staticRouteLines(
   members: Member[],
   state: StaticState,
 ): { lines: string[]; next: StaticState } {
-  const dst = `${vip}/32`;
+  const dst = hostPrefix(vip);
   if (spec.nexthops === 'classic') {
     if (!members.length) return { lines: state.routed ? [`route del ${dst}`] : [], next: EMPTY_STATE };
     const hops = members.map((m) => `nexthop via ${m.ip} dev ${dev}`).join(' ');
@@ -238,7 +241,8 @@ export function routeGateways(json: string): string[] {
 }
 
 async function vipGateways(host: Host, vip: string): Promise<string[]> {
-  return routeGateways((await host.exec(['ip', '-j', 'route', 'show', `${vip}/32`])).stdout);
+  // Route dumps default to IPv4: without -6 an IPv6 VIP's route reads as no route at all.
+  return routeGateways((await host.exec(['ip', ...(familyOf(vip) === 6 ? ['-6'] : []), '-j', 'route', 'show', hostPrefix(vip)])).stdout);
 }
 
 function sameSet(a: string[], b: string[]): boolean {
@@ -262,7 +266,7 @@ export function monitorEvents(out: string): { ms: number; text: string }[] {
 /** Monitor lines about the VIP's route or its nexthop group (added, replaced or deleted). */
 export function isVipEvent(text: string, vip: string): boolean {
   const t = text.replace(/^Deleted /, '');
-  return t === vip || t.startsWith(`${vip} `) || t.startsWith(`${vip}/32 `) || t.startsWith(`id ${GROUP_ID} `);
+  return t === vip || t.startsWith(`${vip} `) || t.startsWith(`${hostPrefix(vip)} `) || t.startsWith(`id ${GROUP_ID} `);
 }
 
 export interface UpdateDelay {
@@ -426,7 +430,7 @@ async function bgpPlane(ctx: LbContext<Spec>, own: Teardown, initial: Member[]):
   const routerText = () => routerBirdConf({ vip, routerIp, members: known, logFile: join(dirOf(lb.name), 'bird.log') });
 
   // bird's kernel protocol removes its routes on a clean stop; this covers a bird that was killed.
-  own.add(`remove ${vip} route on ${lb.name}`, () => lb.host.exec(['ip', 'route', 'del', `${vip}/32`], { check: false }));
+  own.add(`remove ${vip} route on ${lb.name}`, () => lb.host.exec(['ip', 'route', 'del', hostPrefix(vip)], { check: false }));
   const router = await startBird(lb.host, lb.name, dirOf(lb.name), routerText(), own);
 
   const speakers = new Map<string, Bird & { announced: boolean; slot: number }>();
@@ -559,6 +563,7 @@ export const ecmp: LbDriver<Spec> = {
   },
   // A route to the VIP carries any protocol (the hash policy reads UDP ports as it reads TCP's).
   udp: () => true,
+  ipv6: (spec) => (spec.mode === 'static' ? true : "mode bgp: lbbench's bird configs are IPv4 channels so far; use mode: static"),
   async apply(ctx): Promise<EcmpDeployed> {
     const { topo, spec } = ctx;
     const lb = topo.lb;
@@ -579,7 +584,8 @@ export const ecmp: LbDriver<Spec> = {
       if (failures.length) throw new Error(failures.map((f) => `${f.label}: ${(f.error as Error).message ?? f.error}`).join('\n'));
     });
 
-    const { [HASH_POLICY]: was } = await setSysctls(lb.host, lb.name, { [HASH_POLICY]: L4_HASH }, own);
+    const policyKey = familyOf(vip) === 6 ? HASH_POLICY6 : HASH_POLICY;
+    const { [policyKey]: was } = await setSysctls(lb.host, lb.name, { [policyKey]: L4_HASH }, own);
 
     await releaseVipFromLbNode(lb, vip, own);
     const holding = new Set<string>();
@@ -649,20 +655,20 @@ export const ecmp: LbDriver<Spec> = {
       async describe() {
         const [version, policy, route, nexthops, extra] = await Promise.all([
           plane.version(),
-          lb.host.exec(['sysctl', '-n', HASH_POLICY], { check: false }),
-          lb.host.exec(['ip', 'route', 'show', `${vip}/32`], { check: false }),
+          lb.host.exec(['sysctl', '-n', policyKey], { check: false }),
+          lb.host.exec(['ip', ...(familyOf(vip) === 6 ? ['-6'] : []), 'route', 'show', hostPrefix(vip)], { check: false }),
           lb.host.exec(['ip', 'nexthop', 'show'], { check: false }),
           plane.describe(),
         ]);
         const config = [
           `# ecmp mode=${spec.mode} nexthops=${spec.nexthops}${spec.nexthops === 'resilient' ? ` buckets=${spec.buckets} idle_timer=0` : ''}: ` +
             `${lb.name} routes ${vip} to backends that hold it on lo`,
-          `# ${lb.name} ${HASH_POLICY} = ${policy.stdout.trim()} (was ${was}; 1 = L4 hash)`,
+          `# ${lb.name} ${policyKey} = ${policy.stdout.trim()} (was ${was}; 1 = L4 hash)`,
           `# backends: ${current.map((m) => `${m.name}=${m.ip}`).join(' ') || '(none)'}`,
           `# update delays ms (change issued → ${lb.name}'s table shows the new set): [${delays.map((d) => d.ms).join(', ')}]` +
             (delays.length ? ` (${delays.map((d) => `${d.from}→${d.to} ${d.source}`).join(', ')})` : ''),
           ...extra.notes,
-          `## ${lb.name}: ip route show ${vip}/32`,
+          `## ${lb.name}: ip route show ${hostPrefix(vip)}`,
           route.stdout.trimEnd(),
           `## ${lb.name}: ip nexthop show`,
           nexthops.stdout.trimEnd(),

@@ -34,3 +34,9 @@ export function getLbDriver<S extends LbSpec>(kind: S['kind']): LbDriver<S> {
   if (!d) throw new ConfigError(`unknown load balancer kind "${kind}"`, [], `valid kinds: ${LB_KINDS.join(', ')}`);
   return d as unknown as LbDriver<S>;
 }
+
+/** Whether this LB balances an IPv6 VIP: true, or why not (undefined: not done yet). */
+export function ipv6Support(spec: LbSpec): true | string | undefined {
+  const v = getLbDriver(spec.kind).ipv6;
+  return typeof v === 'function' ? (v as (s: LbSpec) => true | string)(spec) : v;
+}

@@ -2,6 +2,7 @@
 // answers with fwmark = backend index + 1; policy routing sends marked packets to that backend,
 // which holds the VIP itself (DSR-style delivery, no NAT). conntrack carries the mark to the rest
 // of the flow, so the program sees one packet per connection.
+import { familyOf, hostPrefix, iptablesCmd } from './family.ts';
 import { randomBytes } from 'node:crypto';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -76,7 +77,7 @@ export function mangleRestoreInput(queue: number, state: 'stateless' | 'conntrac
 /** The jumps into our chains (iptables -t mangle argv after -A/-D), two per balanced protocol on the VIP's port. */
 export function mangleJumps(vip: string, port: number, protocols: Protocol[] = ['tcp']): string[][] {
   return protocols.flatMap((p) => {
-    const match = ['-d', `${vip}/32`, '-p', p, '--dport', String(port)];
+    const match = ['-d', hostPrefix(vip), '-p', p, '--dport', String(port)];
     return [
       ['PREROUTING', ...match, '-j', CHAIN],
       ['FORWARD', ...match, '-j', SAVE_CHAIN],
@@ -88,7 +89,7 @@ export function mangleJumps(vip: string, port: number, protocols: Protocol[] = [
 export function policyRoutingBatch(vip: string, backends: BackendNode[], dev: string): string[] {
   return backends.flatMap((b, i) => [
     `rule add fwmark ${i + 1} table ${TABLE_BASE + i} pref ${PREF_BASE + i}`,
-    `route replace ${vip}/32 via ${b.ip} dev ${dev} table ${TABLE_BASE + i}`,
+    `route replace ${hostPrefix(vip)} via ${b.ip} dev ${dev} table ${TABLE_BASE + i}`,
   ]);
 }
 
@@ -246,6 +247,7 @@ export const nfqueue: LbDriver<Spec> = {
 
   // The program hashes TCP and UDP ports alike.
   udp: () => true,
+  ipv6: true,
   async apply(ctx) {
     const host = ctx.topo.lb.host;
     const { vip } = ctx.topo;
@@ -283,10 +285,13 @@ export const nfqueue: LbDriver<Spec> = {
     // change the program's active set.
     await addVipToBackends(all, vip, own);
     await releaseVipFromLbNode(ctx.topo.lb, vip, own);
+    // -6 for the whole batch: `rule add fwmark` names no address, and would be an IPv4 rule.
+    const ip = familyOf(vip) === 6 ? ['ip', '-6'] : ['ip'];
+    const ipt = iptablesCmd(vip);
     own.add(`remove policy routing for ${all.length} backends on ${host.name}`, () =>
-      host.exec(['ip', '-force', '-b', '-'], { input: policyRoutingUndoBatch(all.length).join('\n') + '\n', check: false }),
+      host.exec([...ip, '-force', '-b', '-'], { input: policyRoutingUndoBatch(all.length).join('\n') + '\n', check: false }),
     );
-    await host.exec(['ip', '-b', '-'], { input: policyRoutingBatch(vip, all, ctx.topo.lb.backendIf).join('\n') + '\n' });
+    await host.exec([...ip, '-b', '-'], { input: policyRoutingBatch(vip, all, ctx.topo.lb.backendIf).join('\n') + '\n' });
 
     // A stats file from an earlier program would pass for readiness.
     await host.exec(['rm', '-f', statsFile, control]);
@@ -314,16 +319,16 @@ export const nfqueue: LbDriver<Spec> = {
     // minus the program's count is exactly what bypassed it.
     const jumps = mangleJumps(vip, ctx.port, ctx.protocols);
     own.add(`iptables: remove mangle chains ${CHAIN}, ${SAVE_CHAIN} on ${host.name}`, async () => {
-      for (const j of jumps) await host.exec(['iptables', '-t', 'mangle', '-D', ...j], { check: false });
+      for (const j of jumps) await host.exec([ipt, '-t', 'mangle', '-D', ...j], { check: false });
       for (const c of [CHAIN, SAVE_CHAIN]) {
-        await host.exec(['iptables', '-t', 'mangle', '-F', c], { check: false });
-        await host.exec(['iptables', '-t', 'mangle', '-X', c], { check: false });
+        await host.exec([ipt, '-t', 'mangle', '-F', c], { check: false });
+        await host.exec([ipt, '-t', 'mangle', '-X', c], { check: false });
       }
       // Connections keep their mark in conntrack; the next LB on this node must start clean.
       await host.exec(['conntrack', '-F'], { check: false });
     });
-    await host.exec(['iptables-restore', '-n'], { input: mangleRestoreInput(ctx.spec.queue, ctx.spec.state) });
-    for (const j of jumps) await host.exec(['iptables', '-t', 'mangle', '-A', ...j]);
+    await host.exec([`${ipt}-restore`, '-n'], { input: mangleRestoreInput(ctx.spec.queue, ctx.spec.state) });
+    for (const j of jumps) await host.exec([ipt, '-t', 'mangle', '-A', ...j]);
     ctx.log(`nfqueue: ${NFQ_PROGRAM} on queue ${ctx.spec.queue}, maglev ${ctx.spec.tableSize}, active ${active.join(',') || '-'} of ${all.length}`);
 
     const readStats = async (): Promise<ProgramStats | undefined> => {
@@ -338,7 +343,7 @@ export const nfqueue: LbDriver<Spec> = {
       const [stats, queues, chains] = await Promise.all([
         readStats(),
         host.exec(['cat', PROC_QUEUE], { check: false }),
-        host.exec(['iptables', '-t', 'mangle', '-L', CHAIN, '-v', '-x', '-n'], { check: false }),
+        host.exec([ipt, '-t', 'mangle', '-L', CHAIN, '-v', '-x', '-n'], { check: false }),
       ]);
       const q = parseQueueProc(queues.stdout).find((x) => x.queue === ctx.spec.queue);
       const hits = queueRuleHits(chains.stdout);
@@ -372,10 +377,10 @@ export const nfqueue: LbDriver<Spec> = {
         const [version, { stats, q, hits, bypassed, queues }, rules, routes] = await Promise.all([
           toolVersion(host, [bin, '--version']),
           readCounters(),
-          host.exec(['ip', 'rule', 'show'], { check: false }),
-          host.exec(['ip', '-4', 'route', 'show', 'table', 'all'], { check: false }),
+          host.exec([...ip, 'rule', 'show'], { check: false }),
+          host.exec([...ip, ...(ip.length === 1 ? ['-4'] : []), 'route', 'show', 'table', 'all'], { check: false }),
         ]);
-        const mangle = await host.exec(['iptables', '-t', 'mangle', '-S', '-v'], { check: false });
+        const mangle = await host.exec([ipt, '-t', 'mangle', '-S', '-v'], { check: false });
         const config = [
           `# ${NFQ_PROGRAM}: queue ${ctx.spec.queue}, maglev table size ${ctx.spec.tableSize}, ${all.length} backends in the topology, ` +
             (ctx.spec.state === 'stateless' ? 'stateless (every packet queued)' : 'conntrack (first packet queued, mark kept in conntrack)'),

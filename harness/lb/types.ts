@@ -64,7 +64,7 @@ export interface LbDriver<S extends LbSpec = LbSpec> {
    * IPv6: true where the driver balances an IPv6 VIP; otherwise why not (the loader and the runner
    * refuse it for family 6 with this reason; absent: not done yet).
    */
-  readonly ipv6?: true | string;
+  readonly ipv6?: true | string | ((spec: S) => true | string);
   /** Active/backup LBs: the topology must build a standby LB node beside lb0. */
   readonly needsStandbyLb?: boolean;
   /** Whether this LB (with these options) balances UDP on the port as well; absent: TCP only. */

@@ -2,6 +2,7 @@
 // the VIP goes on each backend's lo (ARP-silent), and comes off the LB node, where a local VIP
 // would win the route lookup and the packets would never be forwarded.
 import { setSysctls } from '../host/sysctl.ts';
+import { hostPrefix } from './family.ts';
 import type { Teardown } from '../teardown.ts';
 import type { BackendNode, LbNode } from '../topology/types.ts';
 
@@ -10,8 +11,9 @@ export async function addVipToBackends(backends: BackendNode[], vip: string, tea
   await Promise.all(
     backends.map(async (b) => {
       await setSysctls(b.host, b.name, { 'net.ipv4.conf.all.arp_ignore': '1', 'net.ipv4.conf.all.arp_announce': '2' }, teardown);
-      await b.host.exec(['ip', 'addr', 'replace', `${vip}/32`, 'dev', 'lo']);
-      teardown.add(`remove VIP ${vip} from ${b.name}`, () => b.host.exec(['ip', 'addr', 'del', `${vip}/32`, 'dev', 'lo'], { check: false }));
+      // /128 for IPv6: a /32 there would make all of 2001:2::/32 local.
+      await b.host.exec(['ip', 'addr', 'replace', hostPrefix(vip), 'dev', 'lo']);
+      teardown.add(`remove VIP ${vip} from ${b.name}`, () => b.host.exec(['ip', 'addr', 'del', hostPrefix(vip), 'dev', 'lo'], { check: false }));
     }),
   );
 }
@@ -25,8 +27,8 @@ export async function addVipToBackends(backends: BackendNode[], vip: string, tea
  */
 export async function releaseVipFromLbNode(lb: LbNode, vip: string, teardown: Teardown): Promise<void> {
   await setSysctls(lb.host, lb.name, { 'net.ipv4.ip_early_demux': '0' }, teardown);
-  const has = (await lb.host.exec(['ip', '-o', 'addr', 'show', 'dev', 'lo'])).stdout.includes(` ${vip}/32 `);
+  const has = (await lb.host.exec(['ip', '-o', 'addr', 'show', 'dev', 'lo'])).stdout.includes(` ${hostPrefix(vip)} `);
   if (!has) return;
-  await lb.host.exec(['ip', 'addr', 'del', `${vip}/32`, 'dev', 'lo']);
-  teardown.add(`restore VIP ${vip} on ${lb.name}`, () => lb.host.exec(['ip', 'addr', 'replace', `${vip}/32`, 'dev', 'lo'], { check: false }));
+  await lb.host.exec(['ip', 'addr', 'del', hostPrefix(vip), 'dev', 'lo']);
+  teardown.add(`restore VIP ${vip} on ${lb.name}`, () => lb.host.exec(['ip', 'addr', 'replace', hostPrefix(vip), 'dev', 'lo'], { check: false }));
 }

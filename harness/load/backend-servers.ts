@@ -1,6 +1,7 @@
 // Generators that bring their own server (iperf3, mconnect, ctraffic) run it on the backends for a
 // point, and the LB's port is redirected to it there: the LB is configured exactly as for HTTP, and
 // what it balances reaches the generator's server instead of nginx.
+import { iptablesCmd } from '../lb/family.ts';
 import { PreflightError, ProvisionError } from '../errors.ts';
 import type { Host } from '../host/types.ts';
 import type { ConnectionMetrics } from '../results/types.ts';
@@ -30,8 +31,10 @@ export async function startBackendServers(ctx: AttachContext, backends: BackendN
     backends.map(async (be) => {
       for (const proto of s.protocols) {
         const redirect = ['PREROUTING', '-p', proto, '--dport', String(ctx.endpoint.port), '-m', 'comment', '--comment', `lbbench-${s.label}`, '-j', 'REDIRECT', '--to-ports', String(s.port)];
-        ctx.teardown.add(`${be.name}: remove the ${s.label} ${proto} redirect`, () => be.host.exec(['iptables', '-t', 'nat', '-D', ...redirect], { check: false }));
-        await be.host.exec(['iptables', '-t', 'nat', '-I', ...redirect]);
+        // The redirect lives in the table of the family the traffic arrives in.
+        const ipt = iptablesCmd(ctx.endpoint.ip);
+        ctx.teardown.add(`${be.name}: remove the ${s.label} ${proto} redirect`, () => be.host.exec([ipt, '-t', 'nat', '-D', ...redirect], { check: false }));
+        await be.host.exec([ipt, '-t', 'nat', '-I', ...redirect]);
       }
       const server = be.host.spawn(s.argv(be));
       ctx.teardown.add(`${be.name}: stop the ${s.label} server`, () => server.stop());

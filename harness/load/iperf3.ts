@@ -305,6 +305,7 @@ export const IPERF3_PLACEMENT = 'single-backend: all of a test\'s connections go
 
 export const iperf3: LoadDriver<StreamGeneratorMetrics> = {
   name: 'iperf3',
+  ipv6: true,
   tools: [{ cmd: 'iperf3', pkg: 'iperf3' }],
   async preflight(host: Host) {
     const r = await host.exec(['iperf3', '--version'], { check: false, timeoutMs: 10_000 });

@@ -94,6 +94,7 @@ export function trafgenArgv(conf: string, durationS: number, opts: { cpus?: stri
  */
 export const trafgen: LoadDriver<PacketGeneratorMetrics> = {
   name: 'trafgen',
+  ipv6: 'its packet config writes IPv4 headers',
   tools: [{ cmd: 'trafgen', pkg: 'netsniff-ng' }],
   async preflight(host: Host) {
     // `trafgen --version` exits 1 after printing its version; what matters is that it ran.

@@ -10,7 +10,7 @@ import type { Host } from '../host/types.ts';
 import { LocalHost } from '../host/local.ts';
 import { newRunId, type NetnsTopology } from '../topology/netns.ts';
 import { openSite, type Site } from '../topology/site.ts';
-import { getLbDriver, lbDrivers } from '../lb/index.ts';
+import { getLbDriver, ipv6Support, lbDrivers } from '../lb/index.ts';
 import { getLoadDriver } from '../load/index.ts';
 import { runLoad } from '../load/run.ts';
 import { ResultWriter, type PointMeta } from '../results/writer.ts';
@@ -225,7 +225,7 @@ async function runPoint(view: NetnsTopology | undefined, point: PlannedPoint, c:
   const meta: PointMeta = { id: point.id, lb: { ...point.lb, name: point.lb.name! }, params: point.params };
   await c.writer.startPoint(meta);
   // The loader refuses these already; a programmatic caller gets the same reason on the point.
-  const v6 = point.params.family === 6 ? getLbDriver(point.lb.kind).ipv6 : true;
+  const v6 = point.params.family === 6 ? ipv6Support(point.lb) : true;
   if (!view || v6 !== true) {
     const why = !view ? 'this topology was not built dual-stack' : `${point.lb.name} does not balance IPv6${typeof v6 === 'string' ? `: ${v6}` : ' in lbbench yet'}`;
     await c.writer.setPointError(meta, new PreflightError(`family 6: ${why}`, 'measure it with family 4'), { skipped: true });

@@ -12,7 +12,7 @@ import { eventFindings } from './events-check.ts';
 import { tuningFindings } from './tuning-check.ts';
 import { rawList, valueAt, type Finding, type Path } from './raw.ts';
 import { loadDrivers } from '../load/index.ts';
-import { getLbDriver } from '../lb/index.ts';
+import { getLbDriver, ipv6Support } from '../lb/index.ts';
 import { parseThreshold } from '../compare/thresholds.ts';
 import {
   Duration,
@@ -545,13 +545,13 @@ function familyFindings(data: unknown, topo: TopologySpec | undefined): Finding[
   }
   rawList(data, ['loadBalancers']).forEach((raw, i) => {
     const lb = LbSpec.safeParse(raw);
-    const v6 = lb.success ? getLbDriver(lb.data.kind).ipv6 : true;
+    const v6 = lb.success ? ipv6Support(lb.data) : true;
     if (v6 !== true) {
       findings.push({ path: ['loadBalancers', i], message: `${lbName(lb.data!)} does not balance IPv6${typeof v6 === 'string' ? ` (${v6})` : ' in lbbench yet'}; measure it in a scenario with family [4]` });
     }
   });
   const gen = loadDrivers[load.data.generator].ipv6;
-  if (gen !== true) findings.push({ path: ['load', 'generator'], message: `${load.data.generator} does not load an IPv6 VIP${typeof gen === 'string' ? ` (${gen})` : ' in lbbench yet'}; use wrk, connect or traffic with family 6` });
+  if (gen !== true) findings.push({ path: ['load', 'generator'], message: `${load.data.generator} does not load an IPv6 VIP${typeof gen === 'string' ? ` (${gen})` : ' in lbbench yet'}; use wrk, connect, traffic or iperf3 with family 6` });
   if (load.data.sourceAddresses > 0) findings.push({ path: ['load', 'sourceAddresses'], message: 'the client\'s source pool is IPv4 (198.18.128.0/18); with family 6 set sourceAddresses: 0' });
   if (sweep.data.floodPps?.some((r) => r > 0) || (load.data.flood?.pps ?? 0) > 0) findings.push({ path: ['sweep', 'family'], message: 'the flood is IPv4 frames; measure family 6 without a flood' });
   return findings;

@@ -1,4 +1,5 @@
-// IPv4 and IPv6 on one dual-stack netns topology: every IPv6-capable LB serves its point over the
+// IPv4 and IPv6 on one dual-stack netns topology: every IPv6-capable LB (the DNATs, the proxies,
+// ECMP's multipath route, our NFQUEUE maglev) serves its point over the
 // family's own addresses end to end — the backends see requests from IPv6 clients (or the LB's
 // IPv6 address), never IPv4 — and the report compares the two.
 import { test } from 'node:test';
@@ -9,14 +10,14 @@ import { resultProblems } from '../../harness/results/schema.ts';
 import { familyData } from '../../harness/report/experiment-specs.ts';
 import { missingCapability, namespacesWithPrefix, runScenarioCli } from './helpers.ts';
 
-const skip = missingCapability(['ip', 'nginx', 'wrk', 'haproxy', 'iptables', 'ip6tables', 'nft', 'node']);
+const skip = missingCapability(['ip', 'nginx', 'wrk', 'haproxy', 'iptables', 'ip6tables', 'nft', 'node', 'gcc']);
 
 test('family [4, 6]: router, DNATs, proxies and the connect tester over both families, IPv6 carried as IPv6', { skip, timeout: 300_000 }, async () => {
   const before = namespacesWithPrefix('lbb-');
   const r = await runScenarioCli([
     'name: dual-stack-e2e',
     'topology: {kind: netns}',
-    'loadBalancers: [{kind: router}, {kind: iptables-dnat}, {kind: nftables, algorithm: hash}, {kind: nginx, mode: l4}, {kind: haproxy, mode: http}]',
+    'loadBalancers: [{kind: router}, {kind: iptables-dnat}, {kind: nftables, algorithm: hash}, {kind: nginx, mode: l4}, {kind: haproxy, mode: http}, {kind: ecmp}, {kind: nfqueue}]',
     'sweep: {backends: [2], family: [4, 6]}',
     'load: {generator: connect, connections: 4, duration: 2s, warmup: 0.5s, timeout: 1s}',
     'repetitions: 1',
@@ -25,7 +26,7 @@ test('family [4, 6]: router, DNATs, proxies and the connect tester over both fam
   assert.deepEqual(resultProblems(r.raw), []);
   assert.deepEqual(namespacesWithPrefix('lbb-'), before);
   const points = r.result!.points;
-  assert.equal(points.length, 10);
+  assert.equal(points.length, 14);
   for (const p of points) {
     assert.equal(p.error, undefined, `${p.id}: ${p.error}`);
     const rep = p.repetitions[0]!;
@@ -48,4 +49,19 @@ test('family [4, 6]: router, DNATs, proxies and the connect tester over both fam
   const [runDir] = await readdir(join(r.work, 'reports'));
   const html = await readFile(join(r.work, 'reports', runDir!, 'index.html'), 'utf8');
   assert.match(html, /IPv4 and IPv6/);
+});
+
+test('iperf3 over IPv6: a TCP stream through an ip6 DNAT to the backend, redirected there by ip6tables', { skip: missingCapability(['ip', 'nft', 'ip6tables', 'iperf3']), timeout: 120_000 }, async () => {
+  const r = await runScenarioCli([
+    'name: dual-stack-iperf3',
+    'topology: {kind: netns}',
+    'loadBalancers: [{kind: nftables}]',
+    'sweep: {backends: [1], family: [6]}',
+    'load: {generator: iperf3, duration: 2s, warmup: 0.5s, connections: 1}',
+    'repetitions: 1',
+  ]);
+  assert.equal(r.code, 0, r.out);
+  const rep = r.result!.points[0]!.repetitions[0]!;
+  assert.ok((rep.metrics as { stream: { bitsPerSec: number } }).stream.bitsPerSec > 1e8, JSON.stringify(rep.metrics));
+  assert.equal(rep.raw.argv[rep.raw.argv.lastIndexOf('-c') + 1], '2001:2:0:100::1', 'the client connected to the IPv6 VIP');
 });
