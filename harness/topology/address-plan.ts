@@ -40,6 +40,8 @@ export const PLAN6 = {
   lbBackendIp: (i: number) => `2001:2:0:1::${2 + i}`,
   backendIp: (i: number) => `2001:2:0:1::${11 + i}`,
   vip: (i = 0) => `2001:2:0:100::${1 + i}`,
+  /** The client's IPv6 source pool (AnyIP on its lo, with ip_nonlocal_bind). */
+  sourcePool: '2001:2:0:80::/64',
 } as const;
 
 /** Namespaces and links of a run are named `lbb-<id4>-<role><n>` so leftovers are obvious. */

@@ -93,7 +93,8 @@ const SYSCTLS = {
     'net.ipv4.tcp_tw_reuse=1',
     'net.core.somaxconn=4096',
   ],
-  client: ['net.ipv4.ip_local_port_range=1024 65000'],
+  // ip_nonlocal_bind: IPv6 has no AnyIP for bind(); the local route alone gives EADDRNOTAVAIL.
+  client: ['net.ipv4.ip_local_port_range=1024 65000', 'net.ipv6.ip_nonlocal_bind=1'],
   lb: ['net.ipv4.ip_forward=1', 'net.ipv6.conf.all.forwarding=1', 'net.ipv4.ip_local_port_range=1024 65000'],
   // Bridged frames must not walk iptables in the switch namespace.
   sw: ['net.bridge.bridge-nf-call-iptables=0', 'net.bridge.bridge-nf-call-ip6tables=0'],
@@ -192,6 +193,7 @@ export async function buildNetnsTopology(
     ...v6(PLAN6.lbClientIp(i), 'eth0'),
     ...v6(PLAN6.lbBackendIp(i), lbBeDev),
     ...(withVip ? v6(PLAN6.vip(0), 'lo', 128) : []),
+    ...(opts.ipv6 ? [`route add ${PLAN6.sourcePool} via ${PLAN6.clientIp(0)}`] : []),
   ];
   // Under the overlay the backends' plan addresses move to vxlan0 and the veths carry the
   // underlay: same addresses for drivers and results, one more hop of encapsulation.
@@ -210,7 +212,7 @@ export async function buildNetnsTopology(
         // Source pool for connection testers: any address in it is local (AnyIP).
         `route add local ${PLAN.sourcePool} dev lo`,
         ...v6(PLAN6.clientIp(0), 'eth0'),
-        ...(opts.ipv6 ? [`route add default via ${PLAN6.lbClientIp(0)}`] : []),
+        ...(opts.ipv6 ? [`route add default via ${PLAN6.lbClientIp(0)}`, `route add local ${PLAN6.sourcePool} dev lo`] : []),
       ],
     ],
     [ns.lb, lbLines(0, true)],

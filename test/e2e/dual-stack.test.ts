@@ -19,7 +19,7 @@ test('family [4, 6]: router, DNATs, proxies and the connect tester over both fam
     'topology: {kind: netns}',
     'loadBalancers: [{kind: router}, {kind: iptables-dnat}, {kind: nftables, algorithm: hash}, {kind: nginx, mode: l4}, {kind: haproxy, mode: http}, {kind: ecmp}, {kind: nfqueue}]',
     'sweep: {backends: [2], family: [4, 6]}',
-    'load: {generator: connect, connections: 4, duration: 2s, warmup: 0.5s, timeout: 1s}',
+    'load: {generator: connect, connections: 4, duration: 2s, warmup: 0.5s, timeout: 1s, sourceAddresses: 20}',
     'repetitions: 1',
   ]);
   assert.equal(r.code, 0, r.out);
@@ -35,6 +35,9 @@ test('family [4, 6]: router, DNATs, proxies and the connect tester over both fam
     // The tester was pointed at this family's VIP (the router: the first backend's address).
     const target = rep.raw.argv[rep.raw.argv.indexOf('--target') + 1]!;
     assert.equal(target.includes('2001:2:'), p.params.family === 6, `${p.id}: target ${target}`);
+    // From 20 addresses of the family's source pool, so the hashing LBs see many clients.
+    assert.equal(rep.raw.argv[rep.raw.argv.indexOf('--sources') + 1], p.params.family === 6 ? '2001:2:0:80::/64:20' : '198.18.128.0/18:20');
+    assert.equal((rep.metrics as unknown as { tester: { sourceAddresses: number } }).tester.sourceAddresses, 20);
     if (p.lb.kind !== 'router') assert.deepEqual(Object.keys(m.testerPerBackend).sort(), ['be0', 'be1'], `${p.id}: both backends answered`);
     // Every packet of the IPv6 point crossed the LB node as IPv6: its interfaces carried it, and
     // the DNATs' rules are in the ip6 tables.

@@ -67,8 +67,8 @@ test('family 6: LBs and generators without IPv6 are named with why, and so are t
     's.yaml:2:87: loadBalancers[4]: vrrp does not balance IPv6 in lbbench yet; measure it in a scenario with family [4]',
     's.yaml:4:19: load.generator: trafgen does not load an IPv6 VIP (its packet config writes IPv4 headers); use wrk, connect, traffic or iperf3 with family 6',
   ]);
-  assert.deepEqual(await scenarioProblems(yaml('name: t', 'loadBalancers: [{kind: router}]', 'sweep: {family: [6]}', 'load: {generator: connect, sourceAddresses: 50}')), [
-    "s.yaml:4:45: load.sourceAddresses: the client's source pool is IPv4 (198.18.128.0/18); with family 6 set sourceAddresses: 0",
+  assert.deepEqual(await scenarioProblems(yaml('name: t', 'loadBalancers: [{kind: router}]', 'sweep: {family: [6]}', 'load: {generator: connect, sourceAddresses: 50, flood: {pps: 1000}}')), [
+    's.yaml:3:17: sweep.family: the flood is IPv4 frames; measure family 6 without a flood',
   ]);
   assert.deepEqual(await scenarioProblems(yaml('name: t', 'loadBalancers: [{kind: router}]', 'sweep: {family: [4]}', 'load: {generator: iperf3}')), [], 'family 4 alone asks nothing of IPv6');
 });
@@ -83,4 +83,17 @@ test('the recorded dual-stack run: each LB over both families, IPv6 as a share o
   }
   assert.ok(familySpec(run));
   assert.match(charts(run).find((c) => c.id === 'family')!.caption, /2001:2::\/48/);
+});
+
+test('the testers\' source pools: the first addresses of the IPv4 or the IPv6 pool, in a form node binds', async () => {
+  // @ts-expect-error: a plain .mjs module without types, as the client runs it
+  const { poolAddresses } = await import('../../harness/load/tester-common.mjs');
+  assert.deepEqual(poolAddresses('198.18.128.0/18:3'), ['198.18.128.1', '198.18.128.2', '198.18.128.3']);
+  assert.deepEqual(poolAddresses('2001:2:0:80::/64:3'), ['2001:2:0:80:0:0:0:1', '2001:2:0:80:0:0:0:2', '2001:2:0:80:0:0:0:3']);
+  const many = poolAddresses('2001:2:0:80::/64:70000') as string[];
+  assert.equal(many[65535], '2001:2:0:80:0:0:1:0', 'carries into the next group');
+  assert.equal(new Set(many).size, 70000);
+  assert.deepEqual(poolAddresses('2001:2:0:80::/126:10'), ['2001:2:0:80:0:0:0:1', '2001:2:0:80:0:0:0:2'], 'at most the pool\'s hosts');
+  assert.throws(() => poolAddresses('2001:2::/48:3'), /bad --sources/);
+  assert.throws(() => poolAddresses('junk'), /bad --sources/);
 });
