@@ -490,6 +490,7 @@ function settings(load: LoadSpec): NonNullable<LoadSpec['moongen']> {
 
 export const moongen: LoadDriver<MoongenGeneratorMetrics> = {
   name: 'moongen',
+  ipv6: "MoonGen's l3-load-latency example builds IPv4 packets",
   tools: [],
   // MoonGen's own time bound (startup + kill-after) on top of the measurement.
   extraBoundS: MOONGEN_STARTUP_S + MOONGEN_KILL_AFTER_S,

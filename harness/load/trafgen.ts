@@ -1,6 +1,7 @@
 // trafgen (netsniff-ng) as a small-packet generator: 60-byte TCP SYNs with a random source port,
 // so every packet is a new flow for the LB to hash. Header functions let trafgen fill in lengths
 // and checksums (conntrack-based LBs drop packets with a bad TCP checksum as INVALID).
+import { familyOf, iptablesCmd } from '../lb/family.ts';
 import { posix } from 'node:path';
 import { ParseError, PreflightError, ProvisionError } from '../errors.ts';
 import type { Host } from '../host/types.ts';
@@ -18,6 +19,11 @@ export interface SynFlood {
 
 /** Pure: the trafgen packet config. */
 export function trafgenSynConfig(s: SynFlood): string {
+  // IPv6: a 74-byte frame with no fill; the hop limit must be set, or it is 0 and the LB node drops
+  // every packet (Ip6InHdrErrors) while trafgen counts them as sent.
+  if (familyOf(s.dstIp) === 6) {
+    return ['{', `  eth(da=${s.dstMac}, sa=${s.srcMac}),`, `  ipv6(saddr=${s.srcIp}, daddr=${s.dstIp}, hl=64),`, `  tcp(sp=drnd(), dp=${s.dstPort}, syn),`, '}', ''].join('\n');
+  }
   return [
     '{',
     `  eth(da=${s.dstMac}, sa=${s.srcMac}),`,
@@ -94,7 +100,7 @@ export function trafgenArgv(conf: string, durationS: number, opts: { cpus?: stri
  */
 export const trafgen: LoadDriver<PacketGeneratorMetrics> = {
   name: 'trafgen',
-  ipv6: 'its packet config writes IPv4 headers',
+  ipv6: true,
   tools: [{ cmd: 'trafgen', pkg: 'netsniff-ng' }],
   async preflight(host: Host) {
     // `trafgen --version` exits 1 after printing its version; what matters is that it ran.
@@ -147,15 +153,16 @@ export const trafgen: LoadDriver<PacketGeneratorMetrics> = {
   async attach(ctx: AttachContext) {
     const { topo, backends, endpoint } = ctx;
     const rule = ['PREROUTING', '-p', 'tcp', '--syn', '--dport', String(endpoint.port), '-m', 'comment', '--comment', SINK_COMMENT, '-j', 'DROP'];
+    const ipt = iptablesCmd(endpoint.ip);
     for (const b of backends) {
-      ctx.teardown.add(`${b.name}: remove the trafgen sink`, () => b.host.exec(['iptables', '-t', 'raw', '-D', ...rule], { check: false }));
-      await b.host.exec(['iptables', '-t', 'raw', '-I', ...rule]);
+      ctx.teardown.add(`${b.name}: remove the trafgen sink`, () => b.host.exec([ipt, '-t', 'raw', '-D', ...rule], { check: false }));
+      await b.host.exec([ipt, '-t', 'raw', '-I', ...rule]);
     }
     const extra = { ...(await readyForTrafgen(topo, ctx.teardown)), srcIp: topo.client.ip };
     return {
       extra,
       async counters() {
-        const counts = await Promise.all(backends.map(async (b) => parseSinkCounter((await b.host.exec(['iptables', '-t', 'raw', '-L', 'PREROUTING', '-v', '-x', '-n'])).stdout)));
+        const counts = await Promise.all(backends.map(async (b) => parseSinkCounter((await b.host.exec([ipt, '-t', 'raw', '-L', 'PREROUTING', '-v', '-x', '-n'])).stdout)));
         return Object.fromEntries(backends.map((b, i) => [b.name, counts[i]!]));
       },
       metrics(gen, arrived) {

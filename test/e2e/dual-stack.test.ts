@@ -68,3 +68,23 @@ test('iperf3 over IPv6: a TCP stream through an ip6 DNAT to the backend, redirec
   assert.ok((rep.metrics as { stream: { bitsPerSec: number } }).stream.bitsPerSec > 1e8, JSON.stringify(rep.metrics));
   assert.equal(rep.raw.argv[rep.raw.argv.lastIndexOf('-c') + 1], '2001:2:0:100::1', 'the client connected to the IPv6 VIP');
 });
+
+test('trafgen over IPv6: 74-byte SYNs with a hop limit, through an ip6 DNAT and ECMP, counted at ip6tables sinks', { skip: missingCapability(['ip', 'nft', 'ip6tables', 'trafgen']), timeout: 120_000 }, async () => {
+  const r = await runScenarioCli([
+    'name: dual-stack-trafgen',
+    'topology: {kind: netns}',
+    'loadBalancers: [{kind: nftables, algorithm: hash}, {kind: ecmp}]',
+    'sweep: {backends: [2], family: [6]}',
+    'load: {generator: trafgen, duration: 2s, warmup: 0.5s}',
+    'repetitions: 1',
+  ]);
+  assert.equal(r.code, 0, r.out);
+  for (const p of r.result!.points) {
+    assert.equal(p.error, undefined, `${p.id}: ${p.error}`);
+    const m = p.repetitions[0]!.metrics as unknown as { packets: { frameBytes: number; lossFraction: number; received: number }; perBackend: Record<string, number> };
+    assert.equal(m.packets.frameBytes, 74, `${p.id}: Ethernet + IPv6 + TCP`);
+    // A hop limit of 0 would be dropped at the LB node: everything arriving shows it is set.
+    assert.ok(m.packets.received > 1000 && m.packets.lossFraction < 0.05, `${p.id}: ${JSON.stringify(m.packets)}`);
+    assert.ok(Object.values(m.perBackend).every((n) => n > 0), `${p.id}: random source ports spread over both backends: ${JSON.stringify(m.perBackend)}`);
+  }
+});

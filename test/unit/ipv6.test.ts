@@ -9,6 +9,7 @@ import type { Host } from '../../harness/host/types.ts';
 import type { BackendNode } from '../../harness/topology/types.ts';
 import { familyOf, hostPort, hostPrefix, iptablesCmd, nftFamily } from '../../harness/lb/family.ts';
 import { nftScript } from '../../harness/lb/nftables.ts';
+import { trafgenSynConfig } from '../../harness/load/trafgen.ts';
 import { dnatRules } from '../../harness/lb/iptables-dnat.ts';
 import { nginxLbConf } from '../../harness/lb/nginx.ts';
 import { haproxyConf } from '../../harness/lb/haproxy.ts';
@@ -52,6 +53,9 @@ test('drivers\' configs over IPv6: an ip6 table, bracketed DNAT targets, bracket
   assert.match(haproxy, /bind \[2001:2:0:100::1\]:80/);
   assert.match(haproxy, /server be0 \[2001:2:0:1::11\]:80/);
   assert.match(backendNginxConf('be0', '/w', 1, true), /listen \[::\]:80 backlog=4096;/);
+  const syn6 = trafgenSynConfig({ dstMac: '02:00:00:00:00:01', srcMac: '02:00:00:00:00:02', srcIp: PLAN6.clientIp(0), dstIp: VIP6, dstPort: 80 });
+  assert.match(syn6, /ipv6\(saddr=2001:2::2, daddr=2001:2:0:100::1, hl=64\)/, 'a hop limit, or the LB node drops every packet');
+  assert.ok(!syn6.includes('fill('), '74 bytes already: no fill');
   assert.ok(!backendNginxConf('be0', '/w', 1).includes('[::]'), 'IPv4-only topologies keep IPv4-only backends');
 });
 
@@ -61,11 +65,12 @@ test('sweep.family is an axis of every point, named in its id', async () => {
 });
 
 test('family 6: LBs and generators without IPv6 are named with why, and so are the IPv4-only pieces', async () => {
-  assert.deepEqual(await scenarioProblems(yaml('name: t', 'loadBalancers: [{kind: nftables}, {kind: xdp}, {kind: ecmp, mode: bgp}, {kind: ecmp}, {kind: vrrp}]', 'sweep: {family: [4, 6]}', 'load: {generator: trafgen}')), [
+  assert.deepEqual(await scenarioProblems(yaml('name: t', 'loadBalancers: [{kind: nftables}, {kind: xdp}, {kind: ecmp, mode: bgp}, {kind: ecmp}, {kind: vrrp}]', 'sweep: {family: [4, 6]}', 'load: {generator: moongen, moongen: {txDev: 0, rxDev: 1}}')), [
     's.yaml:2:35: loadBalancers[1]: xdp does not balance IPv6 (its BPF program parses IPv4 only (IPv6 frames go to the kernel untouched) and keeps the VIP and backends as 32-bit addresses); measure it in a scenario with family [4]',
     "s.yaml:2:48: loadBalancers[2]: ecmp-bgp does not balance IPv6 (mode bgp: lbbench's bird configs are IPv4 channels so far; use mode: static); measure it in a scenario with family [4]",
     's.yaml:2:87: loadBalancers[4]: vrrp does not balance IPv6 in lbbench yet; measure it in a scenario with family [4]',
-    's.yaml:4:19: load.generator: trafgen does not load an IPv6 VIP (its packet config writes IPv4 headers); use wrk, connect, traffic or iperf3 with family 6',
+    's.yaml:4:19: load.generator: MoonGen drives DPDK-bound physical NICs, which a netns topology does not have; use generator: trafgen here, and moongen on a baremetal topology whose client has two DPDK ports',
+    "s.yaml:4:19: load.generator: moongen does not load an IPv6 VIP (MoonGen's l3-load-latency example builds IPv4 packets); use wrk, connect, traffic, iperf3 or trafgen with family 6",
   ]);
   assert.deepEqual(await scenarioProblems(yaml('name: t', 'loadBalancers: [{kind: router}]', 'sweep: {family: [6]}', 'load: {generator: connect, sourceAddresses: 50, flood: {pps: 1000}}')), [
     's.yaml:3:17: sweep.family: the flood is IPv4 frames; measure family 6 without a flood',
