@@ -1,5 +1,5 @@
 // IPv4 and IPv6 on one dual-stack netns topology: every IPv6-capable LB (the DNATs, the proxies,
-// ECMP's multipath route, our NFQUEUE maglev) serves its point over the
+// ECMP's multipath route, static and from bird over BGP, our NFQUEUE maglev) serves its point over the
 // family's own addresses end to end — the backends see requests from IPv6 clients (or the LB's
 // IPv6 address), never IPv4 — and the report compares the two.
 import { test } from 'node:test';
@@ -10,14 +10,14 @@ import { resultProblems } from '../../harness/results/schema.ts';
 import { familyData } from '../../harness/report/experiment-specs.ts';
 import { missingCapability, namespacesWithPrefix, runScenarioCli } from './helpers.ts';
 
-const skip = missingCapability(['ip', 'nginx', 'wrk', 'haproxy', 'iptables', 'ip6tables', 'nft', 'node', 'gcc']);
+const skip = missingCapability(['ip', 'nginx', 'wrk', 'haproxy', 'iptables', 'ip6tables', 'nft', 'node', 'gcc', 'bird']);
 
 test('family [4, 6]: router, DNATs, proxies and the connect tester over both families, IPv6 carried as IPv6', { skip, timeout: 300_000 }, async () => {
   const before = namespacesWithPrefix('lbb-');
   const r = await runScenarioCli([
     'name: dual-stack-e2e',
     'topology: {kind: netns}',
-    'loadBalancers: [{kind: router}, {kind: iptables-dnat}, {kind: nftables, algorithm: hash}, {kind: nginx, mode: l4}, {kind: haproxy, mode: http}, {kind: ecmp}, {kind: nfqueue}]',
+    'loadBalancers: [{kind: router}, {kind: iptables-dnat}, {kind: nftables, algorithm: hash}, {kind: nginx, mode: l4}, {kind: haproxy, mode: http}, {kind: ecmp}, {kind: ecmp, name: ecmp-bgp, mode: bgp}, {kind: nfqueue}]',
     'sweep: {backends: [2], family: [4, 6]}',
     'load: {generator: connect, connections: 4, duration: 2s, warmup: 0.5s, timeout: 1s, sourceAddresses: 20}',
     'repetitions: 1',
@@ -26,7 +26,7 @@ test('family [4, 6]: router, DNATs, proxies and the connect tester over both fam
   assert.deepEqual(resultProblems(r.raw), []);
   assert.deepEqual(namespacesWithPrefix('lbb-'), before);
   const points = r.result!.points;
-  assert.equal(points.length, 14);
+  assert.equal(points.length, 16);
   for (const p of points) {
     assert.equal(p.error, undefined, `${p.id}: ${p.error}`);
     const rep = p.repetitions[0]!;

@@ -10,6 +10,7 @@ import type { BackendNode } from '../../harness/topology/types.ts';
 import { familyOf, hostPort, hostPrefix, iptablesCmd, nftFamily } from '../../harness/lb/family.ts';
 import { nftScript } from '../../harness/lb/nftables.ts';
 import { trafgenSynConfig } from '../../harness/load/trafgen.ts';
+import { routerBirdConf, routerId, speakerBirdConf } from '../../harness/lb/ecmp.ts';
 import { dnatRules } from '../../harness/lb/iptables-dnat.ts';
 import { nginxLbConf } from '../../harness/lb/nginx.ts';
 import { haproxyConf } from '../../harness/lb/haproxy.ts';
@@ -59,6 +60,19 @@ test('drivers\' configs over IPv6: an ip6 table, bracketed DNAT targets, bracket
   assert.ok(!backendNginxConf('be0', '/w', 1).includes('[::]'), 'IPv4-only topologies keep IPv4-only backends');
 });
 
+test('bird over IPv6: ipv6 channels, the VIP as a /128, router ids in IPv4 notation', () => {
+  assert.deepEqual([routerId('198.18.1.2'), routerId(PLAN6.lbBackendIp(0)), routerId(PLAN6.backendIp(188))], ['198.18.1.2', '0.0.0.2', '0.0.1.153']);
+  const router = routerBirdConf({ vip: VIP6, routerIp: PLAN6.lbBackendIp(0), members: [{ name: 'be0', ip: PLAN6.backendIp(0), slot: 0 }], logFile: '/w/bird.log' });
+  assert.match(router, /router id 0\.0\.0\.2;/);
+  assert.match(router, /protocol kernel kernel6 \{\n {2}ipv6 \{\n {4}import none;\n {4}export where net = 2001:2:0:100::1\/128;/);
+  assert.match(router, /neighbor 2001:2:0:1::11 as/);
+  assert.ok(!router.includes('ipv4'), router);
+  const speaker = speakerBirdConf({ vip: VIP6, ip: PLAN6.backendIp(0), slot: 0, routerIp: PLAN6.lbBackendIp(0), announce: true, logFile: '/w/b.log' });
+  assert.match(speaker, /router id 0\.0\.0\.17;/);
+  assert.match(speaker, /protocol static vip \{\n {2}ipv6;\n {2}route 2001:2:0:100::1\/128 via "lo";/);
+  assert.ok(!speaker.includes('ipv4'), speaker);
+});
+
 test('sweep.family is an axis of every point, named in its id', async () => {
   const s = await parseScenarioText(yaml('name: t', 'loadBalancers: [{kind: nftables}]', 'sweep: {backends: [2], family: [4, 6]}'), 's.yaml');
   assert.deepEqual(plan(s).map((p) => [p.id, p.params.family]), [['nftables/backends=2,family=4', 4], ['nftables/backends=2,family=6', 6]]);
@@ -67,7 +81,6 @@ test('sweep.family is an axis of every point, named in its id', async () => {
 test('family 6: LBs and generators without IPv6 are named with why, and so are the IPv4-only pieces', async () => {
   assert.deepEqual(await scenarioProblems(yaml('name: t', 'loadBalancers: [{kind: nftables}, {kind: xdp}, {kind: ecmp, mode: bgp}, {kind: ecmp}, {kind: vrrp}]', 'sweep: {family: [4, 6]}', 'load: {generator: moongen, moongen: {txDev: 0, rxDev: 1}}')), [
     's.yaml:2:35: loadBalancers[1]: xdp does not balance IPv6 (its BPF program parses IPv4 only (IPv6 frames go to the kernel untouched) and keeps the VIP and backends as 32-bit addresses); measure it in a scenario with family [4]',
-    "s.yaml:2:48: loadBalancers[2]: ecmp-bgp does not balance IPv6 (mode bgp: lbbench's bird configs are IPv4 channels so far; use mode: static); measure it in a scenario with family [4]",
     's.yaml:2:87: loadBalancers[4]: vrrp does not balance IPv6 in lbbench yet; measure it in a scenario with family [4]',
     's.yaml:4:19: load.generator: MoonGen drives DPDK-bound physical NICs, which a netns topology does not have; use generator: trafgen here, and moongen on a baremetal topology whose client has two DPDK ports',
     "s.yaml:4:19: load.generator: moongen does not load an IPv6 VIP (MoonGen's l3-load-latency example builds IPv4 packets); use wrk, connect, traffic, iperf3 or trafgen with family 6",
