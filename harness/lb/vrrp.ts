@@ -14,6 +14,7 @@ import { ProvisionError } from '../errors.ts';
 import { waitFor } from '../util/time.ts';
 import { requireTools, toolVersion } from './preflight.ts';
 import { nftScript } from './nftables.ts';
+import { hostPrefix, nftFamily } from './family.ts';
 import { releaseVipFromLbNode } from './vip.ts';
 import { tail } from './proc.ts';
 import { takeLinkDown } from '../host/link-down.ts';
@@ -42,7 +43,7 @@ export function keepalivedConf(o: { node: string; priority: number; advertInt: n
     `    priority ${o.priority}`,
     `    advert_int ${o.advertInt}`,
     `    virtual_ipaddress {`,
-    `        ${o.vip}/32 dev ${o.dev}`,
+    `        ${hostPrefix(o.vip)} dev ${o.dev}`,
     '    }',
     '}',
     '',
@@ -50,11 +51,11 @@ export function keepalivedConf(o: { node: string; priority: number; advertInt: n
 }
 
 /** Pure: the masquerade towards the backends, so their replies go back to the node that forwarded. */
-export function snatScript(backendIf: string): string {
+export function snatScript(backendIf: string, fam: 'ip' | 'ip6' = 'ip'): string {
   return [
-    `table ip ${SNAT_TABLE} {}`,
-    `flush table ip ${SNAT_TABLE}`,
-    `table ip ${SNAT_TABLE} {`,
+    `table ${fam} ${SNAT_TABLE} {}`,
+    `flush table ${fam} ${SNAT_TABLE}`,
+    `table ${fam} ${SNAT_TABLE} {`,
     '  chain postrouting {',
     '    type nat hook postrouting priority srcnat; policy accept;',
     `    oifname "${backendIf}" masquerade`,
@@ -72,7 +73,7 @@ function keepalivedArgv(dir: string): string[] {
 
 async function holdsVip(node: LbNode, vip: string): Promise<boolean> {
   const r = await node.host.exec(['ip', '-o', 'addr', 'show', 'dev', node.clientIf], { check: false, timeoutMs: 5000 });
-  return r.stdout.includes(` ${vip}/32 `);
+  return r.stdout.includes(` ${hostPrefix(vip)} `);
 }
 
 export const vrrp: LbDriver<Spec> = {
@@ -84,6 +85,7 @@ export const vrrp: LbDriver<Spec> = {
     { cmd: 'conntrack', pkg: 'conntrack' },
   ],
   needsStandbyLb: true,
+  ipv6: true,
   async preflight(host) {
     await requireTools(host, this.tools, 'vrrp');
   },
@@ -101,18 +103,19 @@ export const vrrp: LbDriver<Spec> = {
     // Only the master may hold the VIP: a copy on lb0's lo would answer ARP whoever is master.
     await releaseVipFromLbNode(topo.lb, vip, teardown);
     let current = ctx.backends;
-    const forward = (node: LbNode) => node.host.exec(['nft', '-f', '-'], { input: nftScript(vip, ctx.port, current, 'round-robin') + snatScript(node.backendIf) });
+    const fam = nftFamily(vip);
+    const forward = (node: LbNode) => node.host.exec(['nft', '-f', '-'], { input: nftScript(vip, ctx.port, current, 'round-robin') + snatScript(node.backendIf, fam) });
     for (const { node } of nodes) {
       teardown.add(`vrrp: nft tables off ${node.name}`, async () => {
-        await node.host.exec(['nft', 'delete', 'table', 'ip', 'lbbench'], { check: false });
-        await node.host.exec(['nft', 'delete', 'table', 'ip', SNAT_TABLE], { check: false });
+        await node.host.exec(['nft', 'delete', 'table', fam, 'lbbench'], { check: false });
+        await node.host.exec(['nft', 'delete', 'table', fam, SNAT_TABLE], { check: false });
         await node.host.exec(['conntrack', '-F'], { check: false });
       });
       await forward(node);
     }
     const client = topo.client.host;
-    teardown.add(`vrrp: client reaches ${vip} through its gateway again`, () => client.exec(['ip', 'route', 'del', `${vip}/32`, 'dev', 'eth0'], { check: false }));
-    await client.exec(['ip', 'route', 'replace', `${vip}/32`, 'dev', 'eth0']);
+    teardown.add(`vrrp: client reaches ${vip} through its gateway again`, () => client.exec(['ip', 'route', 'del', hostPrefix(vip), 'dev', 'eth0'], { check: false }));
+    await client.exec(['ip', 'route', 'replace', hostPrefix(vip), 'dev', 'eth0']);
 
     const procs = new Map<string, Spawned>();
     const dirOf = (node: LbNode) => posix.join(ctx.workDir, node.name);

@@ -90,6 +90,8 @@ const SYSCTLS = {
     'net.ipv4.conf.default.rp_filter=0',
     'net.ipv6.conf.all.accept_dad=0',
     'net.ipv6.conf.default.accept_dad=0',
+    // A link taken down (fail-lb-node) must come back with its IPv6 addresses, as IPv4 ones do.
+    'net.ipv6.conf.all.keep_addr_on_down=1',
     'net.ipv4.tcp_tw_reuse=1',
     'net.core.somaxconn=4096',
   ],

@@ -66,3 +66,26 @@ test('fail-lb-node link-down: VRRP fails over within a second losing every conne
   const html = await readFile(join(r.work, 'reports', runDir!, 'index.html'), 'utf8');
   assert.match(html, /Failing an LB node/);
 });
+
+test('VRRP over IPv6: the IPv6 VIP moves with unsolicited neighbour advertisements, the addresses survive the link flap', { skip, timeout: 200_000 }, async () => {
+  const r = await runScenarioCli([
+    'name: failover6-e2e',
+    'topology: {kind: netns}',
+    'loadBalancers: [{kind: vrrp}]',
+    'sweep: {backends: [2], family: [6]}',
+    'load: {generator: traffic, connections: 20, rate: 400, duration: 7s, warmup: 0.5s, timeout: 1s, sourceAddresses: 20}',
+    'repetitions: 2',
+    'events:',
+    '  - {at: 3s, action: fail-lb-node}',
+  ]);
+  assert.equal(r.code, 0, r.out);
+  const p = r.result!.points[0]!;
+  assert.equal(p.error, undefined, p.error);
+  assert.match(p.lbDescribe!.config, /2001:2:0:100::1\/128 dev eth0/);
+  // The second repetition starts after lb0 came back with its addresses and routes: it fails over again.
+  for (const rep of p.repetitions) {
+    const e = rep.events![0]!;
+    assert.equal(e.lost, e.alive, JSON.stringify(e));
+    assert.ok(e.alive === 20 && e.interruption!.ms > 150 && e.interruption!.ms < 2000, JSON.stringify(e));
+  }
+});
