@@ -1,6 +1,7 @@
 // Linux IPVS in its three forwarding methods. This host's kernel has no ip_vs, so in practice it
 // runs on a qemu topology (the whole netns topology inside a Debian guest) or on real hosts; the
 // driver itself only needs a Host whose kernel has the modules.
+import { hostPort } from './family.ts';
 import type { Deployed, LbDriver } from './types.ts';
 import type { LbSpec } from '../scenario/schema.ts';
 import type { BackendNode } from '../topology/types.ts';
@@ -27,11 +28,11 @@ export interface RealServer {
 
 /** ipvsadm-restore input for one TCP virtual service and its real servers (one transaction, no half state). */
 export function restoreInput(vip: string, port: number, spec: Pick<Spec, 'mode' | 'scheduler'>, servers: RealServer[]): string {
-  const svc = `${vip}:${port}`;
+  const svc = hostPort(vip, port);
   return [
     `-A -t ${svc} -s ${spec.scheduler}`,
     // DR and TUN cannot change the port: the real server sees the VIP's port.
-    ...servers.map((s) => `-a -t ${svc} -r ${s.ip}:${spec.mode === 'nat' ? s.port : port} ${METHOD_FLAG[spec.mode]} -w ${s.weight}`),
+    ...servers.map((s) => `-a -t ${svc} -r ${hostPort(s.ip, spec.mode === 'nat' ? s.port : port)} ${METHOD_FLAG[spec.mode]} -w ${s.weight}`),
     '',
   ].join('\n');
 }
@@ -42,8 +43,8 @@ export function restoreInput(vip: string, port: number, spec: Pick<Spec, 'mode' 
  * the connections it already has until they end.
  */
 export function diffCommands(vip: string, port: number, mode: IpvsMode, from: RealServer[], to: RealServer[]): string[][] {
-  const svc = ['-t', `${vip}:${port}`];
-  const key = (s: RealServer) => `${s.ip}:${mode === 'nat' ? s.port : port}`;
+  const svc = ['-t', hostPort(vip, port)];
+  const key = (s: RealServer) => hostPort(s.ip, mode === 'nat' ? s.port : port);
   const had = new Map(from.map((s) => [key(s), s]));
   const want = new Map(to.map((s) => [key(s), s]));
   const out: string[][] = [];
@@ -84,7 +85,8 @@ export function parseStats(text: string): IpvsStats {
     } else if (rs && service) {
       const f = rs[3]!.trim().split(/\s+/);
       if (f.length !== 5) throw new ParseError(`real server line has ${f.length} counters, expected 5`, 'ipvsadm --stats', line);
-      servers[rs[1]!] = counters(f);
+      // IPv6 real servers are printed in brackets; keyed by the bare address like IPv4 ones.
+      servers[rs[1]!.replace(/^\[|\]$/g, '')] = counters(f);
     }
   }
   if (!service) throw new ParseError('no virtual service in ipvsadm output', 'ipvsadm --stats', text.slice(0, 400));
@@ -94,7 +96,7 @@ export function parseStats(text: string): IpvsStats {
 /** Forwarding method per real server from `ipvsadm -Ln` (Masq/Tunnel/Route), to confirm what the kernel holds. */
 export function parseMethods(text: string): Record<string, IpvsMode> {
   const out: Record<string, IpvsMode> = {};
-  for (const m of text.matchAll(/^\s+->\s+(\d+\.\d+\.\d+\.\d+):\d+\s+(Masq|Tunnel|Route)\s/gm)) out[m[1]!] = METHOD_NAME[m[2]!]!;
+  for (const m of text.matchAll(/^\s+->\s+(\d+\.\d+\.\d+\.\d+|\[[0-9a-f:]+\]):\d+\s+(Masq|Tunnel|Route)\s/gim)) out[m[1]!.replace(/^\[|\]$/g, '')] = METHOD_NAME[m[2]!]!;
   return out;
 }
 
@@ -119,6 +121,7 @@ async function probeModules(host: Host, spec: Spec): Promise<void> {
 export const ipvs: LbDriver<Spec> = {
   kind: 'ipvs',
   summary: 'Linux IPVS (ipvsadm): nat, tun (IP-in-IP) or dr (direct routing); rr/wrr/lc/wlc/sh/mh',
+  ipv6: (spec) => (spec.mode === 'nat' ? true : `mode ${spec.mode}: its backends' VIP and direct return are wired for IPv4 only so far; use mode: nat`),
   tools: [
     { cmd: 'ipvsadm', pkg: 'ipvsadm' },
     { cmd: 'modprobe', pkg: 'kmod' },
@@ -180,9 +183,10 @@ export const ipvs: LbDriver<Spec> = {
     await prepareBackends(ctx.backends);
 
     let current = ctx.backends.map(server);
-    mine.add(`ipvsadm: delete service ${vip}:${port} on ${lb.name}`, () => host.exec(['ipvsadm', '-D', '-t', `${vip}:${port}`], { check: false }));
+    const svc = hostPort(vip, port);
+    mine.add(`ipvsadm: delete service ${svc} on ${lb.name}`, () => host.exec(['ipvsadm', '-D', '-t', svc], { check: false }));
     await host.exec(['ipvsadm-restore'], { input: restoreInput(vip, port, spec, current) });
-    const held = parseMethods((await host.exec(['ipvsadm', '-Ln', '-t', `${vip}:${port}`])).stdout);
+    const held = parseMethods((await host.exec(['ipvsadm', '-Ln', '-t', svc])).stdout);
     const wrong = Object.entries(held).filter(([, m]) => m !== spec.mode);
     if (wrong.length || Object.keys(held).length !== current.length) {
       throw new ProvisionError(`ipvs: the kernel holds ${JSON.stringify(held)}, expected ${current.length} real servers in ${spec.mode} mode`);
@@ -195,7 +199,7 @@ export const ipvs: LbDriver<Spec> = {
     };
     // The kernel publishes these counters from its estimator timer, every 2 s: read sooner and the
     // last packets of a repetition land in the next one.
-    const stats = async () => (await sleep(ESTIMATOR_MS), parseStats((await host.exec(['ipvsadm', '-Ln', '-t', `${vip}:${port}`, '--stats', '--exact'])).stdout));
+    const stats = async () => (await sleep(ESTIMATOR_MS), parseStats((await host.exec(['ipvsadm', '-Ln', '-t', svc, '--stats', '--exact'])).stdout));
     const nameOf = (ip: string) => topo.backends.find((b) => b.ip === ip)?.name ?? ip;
 
     const deployed: Deployed = {

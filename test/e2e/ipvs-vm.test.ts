@@ -17,6 +17,7 @@ import { perBackendDelta } from '../../harness/run/runner.ts';
 import { main } from '../../harness/cli.ts';
 import { readResult } from '../../harness/results/reader.ts';
 import { missingCapability, sh } from './helpers.ts';
+import { hostPort } from '../../harness/lb/family.ts';
 
 const skip = missingCapability(['qemu-system-x86_64', 'debootstrap', 'mkfs.ext4']);
 const td = new Teardown();
@@ -26,7 +27,8 @@ let topo: RunTopology;
 before(async () => {
   if (skip) return;
   site = await openSite({ ...QemuTopologySpec.parse({ kind: 'qemu', guest: { memoryMb: 1024, cpus: 1 } }), backends: 2 }, td, { log: (s) => console.log(s) });
-  topo = await site.build({ backends: 2, runId: `20261123-000000-${Math.random().toString(16).slice(2, 6)}` }, td);
+  // Dual stack: the IPv6 test below uses the same guest.
+  topo = await site.build({ backends: 2, ipv6: true, runId: `20261123-000000-${Math.random().toString(16).slice(2, 6)}` }, td);
 });
 
 after(async () => {
@@ -36,7 +38,7 @@ after(async () => {
 
 async function drive(ip: string, port: number, seconds = 2): Promise<Record<string, number>> {
   const before = await topo.backendCounters();
-  const r = await topo.client.host.exec(['wrk', '-t1', '-c4', `-d${seconds}s`, '-H', 'Connection: close', `http://${ip}:${port}/`], { timeoutMs: 60_000 });
+  const r = await topo.client.host.exec(['wrk', '-t1', '-c4', `-d${seconds}s`, '-H', 'Connection: close', `http://${hostPort(ip, port)}/`], { timeoutMs: 60_000 });
   assert.match(r.stdout, /Requests\/sec/);
   return perBackendDelta(before, await topo.backendCounters(), ['be0', 'be1']);
 }
@@ -78,6 +80,31 @@ for (const mode of ['nat', 'tun', 'dr'] as const) {
     }
   });
 }
+
+test('ipvs nat over IPv6 in the guest: an IPv6 virtual service, bracketed real servers, replies through the director', { skip, timeout: 300_000 }, async () => {
+  const v6 = topo.v6!;
+  const spec = LbSpec.parse({ kind: 'ipvs', mode: 'nat', scheduler: 'rr' });
+  const ledger = new Teardown();
+  try {
+    const d = await lbDrivers.ipvs.apply({ topo: v6, spec: spec as never, backends: v6.backends, port: 80, teardown: ledger, workDir: `${topo.workDir}/ipvs-nat6`, log: () => {} });
+    assert.equal(d.endpoint.ip, '2001:2:0:100::1');
+    const c0 = await d.counters!();
+    const even = await drive(d.endpoint.ip, d.endpoint.port);
+    assert.ok(even.be0! > 20 && even.be1! > 20, `both backends serve over IPv6: ${JSON.stringify(even)}`);
+    const c1 = await d.counters!();
+    assert.ok(c1.outPkts! - c0.outPkts! > 100 && c1['inPkts.be0']! > c0['inPkts.be0']!, `IPVS counted both ways, per real server: ${JSON.stringify(c1)}`);
+    // For the parser's fixture: what ipvsadm prints for an IPv6 service.
+    console.log((await topo.lb.host.exec(['ipvsadm', '-Ln', '-t', '[2001:2:0:100::1]:80', '--stats', '--exact'])).stdout);
+    console.log((await topo.lb.host.exec(['ipvsadm', '-Ln', '-t', '[2001:2:0:100::1]:80'])).stdout);
+    await d.setBackends([v6.backends[1]!]);
+    const one = await drive(d.endpoint.ip, d.endpoint.port, 1);
+    assert.ok(one.be1! > 20 && one.be0 === 0, `only be1 after removing be0: ${JSON.stringify(one)}`);
+    await d.teardown();
+  } finally {
+    assert.deepEqual(await ledger.unwind(), []);
+  }
+  assert.doesNotMatch((await topo.lb.host.exec(['ipvsadm', '-Ln'])).stdout, /TCP/, 'no virtual service left');
+});
 
 test('scenarios/ipvs-vm.yaml through the CLI, short: every LB serves, the guest is recorded and gone', { skip, timeout: 600_000 }, async () => {
   const qemus = () => sh('ps -eo args=').split('\n').filter((l) => l.startsWith('qemu-system-x86_64')).length;

@@ -53,3 +53,15 @@ test('parseMethods on recorded ipvsadm -Ln output: Masq → nat, Route → dr', 
   assert.deepEqual(parseMethods(fixture('list-nat.txt')), { '198.18.1.11': 'nat', '198.18.1.12': 'nat' });
   assert.deepEqual(parseMethods(fixture('list-dr.txt')), { '198.18.1.11': 'dr', '198.18.1.12': 'dr' });
 });
+
+test('IPv6: bracketed service and real servers in ipvsadm input; the recorded IPv6 pages parse to bare addresses', () => {
+  const rs = (i: number) => ({ ip: `2001:2:0:1::${11 + i}`, port: 80, weight: 1 });
+  assert.equal(restoreInput('2001:2:0:100::1', 80, { mode: 'nat', scheduler: 'rr' }, [rs(0)]), '-A -t [2001:2:0:100::1]:80 -s rr\n-a -t [2001:2:0:100::1]:80 -r [2001:2:0:1::11]:80 -m -w 1\n');
+  assert.deepEqual(diffCommands('2001:2:0:100::1', 80, 'nat', [rs(0), rs(1)], [rs(1)]), [['-d', '-t', '[2001:2:0:100::1]:80', '-r', '[2001:2:0:1::11]:80']]);
+  const stats = parseStats(fixture('stats-nat6.txt'));
+  assert.deepEqual(stats.service, { conns: 845, inPkts: 4220, outPkts: 4210, inBytes: 365200, outBytes: 445960 });
+  assert.deepEqual(Object.keys(stats.servers), ['2001:2:0:1::11', '2001:2:0:1::12']);
+  assert.equal(stats.servers['2001:2:0:1::12']!.conns, 423);
+  assert.deepEqual(parseMethods(fixture('list-nat6.txt')), { '2001:2:0:1::11': 'nat', '2001:2:0:1::12': 'nat' });
+  assert.throws(() => parseStats(fixture('stats-nat6.txt').replace('4108', 'x').replace('2108', 'lots')), ParseError);
+});
