@@ -121,7 +121,7 @@ async function probeModules(host: Host, spec: Spec): Promise<void> {
 export const ipvs: LbDriver<Spec> = {
   kind: 'ipvs',
   summary: 'Linux IPVS (ipvsadm): nat, tun (IP-in-IP) or dr (direct routing); rr/wrr/lc/wlc/sh/mh',
-  ipv6: (spec) => (spec.mode === 'nat' ? true : `mode ${spec.mode}: its backends' VIP and direct return are wired for IPv4 only so far; use mode: nat`),
+  ipv6: (spec) => (spec.mode !== 'tun' ? true : 'mode tun: IPv6 would need IPv6-in-IPv6 tunnels (ip6tnl) on the backends, which lbbench does not set up yet; use mode: nat or dr'),
   tools: [
     { cmd: 'ipvsadm', pkg: 'ipvsadm' },
     { cmd: 'modprobe', pkg: 'kmod' },

@@ -40,6 +40,9 @@ export const PLAN6 = {
   lbBackendIp: (i: number) => `2001:2:0:1::${2 + i}`,
   backendIp: (i: number) => `2001:2:0:1::${11 + i}`,
   vip: (i = 0) => `2001:2:0:100::${1 + i}`,
+  clientNet: '2001:2::/64',
+  /** The client's leg on the backend segment, for replies that bypass the LB node (DSR). */
+  clientReturnIp: '2001:2:0:1::250',
   /** The client's IPv6 source pool (AnyIP on its lo, with ip_nonlocal_bind). */
   sourcePool: '2001:2:0:80::/64',
 } as const;

@@ -339,18 +339,28 @@ export async function buildNetnsTopology(
         });
         // A fixed MAC: the leg comes and goes with each LB, and backends' neighbour entries for it
         // would otherwise point at the last one's MAC for seconds.
-        await runBatch(root, ns.client, [`link set ${a} name ret0`, `link set ret0 address ${RETURN_LEG_MAC}`, `addr add ${PLAN.clientReturnIp}/24 dev ret0`, 'link set ret0 up']);
+        await runBatch(root, ns.client, [
+          `link set ${a} name ret0`,
+          `link set ret0 address ${RETURN_LEG_MAC}`,
+          `addr add ${PLAN.clientReturnIp}/24 dev ret0`,
+          ...v6(PLAN6.clientReturnIp, 'ret0'),
+          'link set ret0 up',
+        ]);
         await runBatch(root, ns.sw, [`link set ${b} name cl0`, 'link set cl0 master br0', 'link set cl0 up']);
         // A link like the others: DSR replies must not bypass the rate the forward path has.
         if (opts.linkRate) await shapeLinks(root, linkEnds([[ns.client, 'ret0', ns.sw, 'cl0']]), opts.linkRate);
       }
+      // Both families on a dual-stack topology: the routes name their gateways, which says which.
+      const routes = [
+        ...[PLAN.clientNet, PLAN.sourcePool].map((net) => `${net} via ${PLAN.clientReturnIp}`),
+        ...(opts.ipv6 ? [PLAN6.clientNet, PLAN6.sourcePool].map((net) => `${net} via ${PLAN6.clientReturnIp}`) : []),
+      ];
       await Promise.all(
         list.map(async (be) => {
-          const lines = [PLAN.clientNet, PLAN.sourcePool].map((net) => `route replace ${net} via ${PLAN.clientReturnIp}`);
           td.add(`${be.name}: replies via the LB node again`, () =>
-            root.exec(['ip', '-n', be.ns!, '-force', '-b', '-'], { input: [PLAN.clientNet, PLAN.sourcePool].map((n) => `route del ${n} via ${PLAN.clientReturnIp}`).join('\n') + '\n', check: false }),
+            root.exec(['ip', '-n', be.ns!, '-force', '-b', '-'], { input: routes.map((r) => `route del ${r}`).join('\n') + '\n', check: false }),
           );
-          await runBatch(root, be.ns!, lines);
+          await runBatch(root, be.ns!, routes.map((r) => `route replace ${r}`));
         }),
       );
     },
@@ -405,8 +415,6 @@ function ipv6View(t: RunTopology, standby: boolean): RunTopology {
     ...(standby && t.standby ? { standby: { ...t.standby, ip: PLAN6.lbBackendIp(1), clientIp: PLAN6.lbClientIp(1), backendIp: PLAN6.lbBackendIp(1) } } : {}),
     backends: t.backends.map((b, i) => ({ ...b, ip: PLAN6.backendIp(i) })),
     vip: PLAN6.vip(0),
-    // DSR return legs are IPv4 routes; no IPv6 driver asks for one.
-    directReturn: undefined,
     v6: undefined,
   };
 }

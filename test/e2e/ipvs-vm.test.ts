@@ -81,30 +81,37 @@ for (const mode of ['nat', 'tun', 'dr'] as const) {
   });
 }
 
-test('ipvs nat over IPv6 in the guest: an IPv6 virtual service, bracketed real servers, replies through the director', { skip, timeout: 300_000 }, async () => {
-  const v6 = topo.v6!;
-  const spec = LbSpec.parse({ kind: 'ipvs', mode: 'nat', scheduler: 'rr' });
-  const ledger = new Teardown();
-  try {
-    const d = await lbDrivers.ipvs.apply({ topo: v6, spec: spec as never, backends: v6.backends, port: 80, teardown: ledger, workDir: `${topo.workDir}/ipvs-nat6`, log: () => {} });
-    assert.equal(d.endpoint.ip, '2001:2:0:100::1');
-    const c0 = await d.counters!();
-    const even = await drive(d.endpoint.ip, d.endpoint.port);
-    assert.ok(even.be0! > 20 && even.be1! > 20, `both backends serve over IPv6: ${JSON.stringify(even)}`);
-    const c1 = await d.counters!();
-    assert.ok(c1.outPkts! - c0.outPkts! > 100 && c1['inPkts.be0']! > c0['inPkts.be0']!, `IPVS counted both ways, per real server: ${JSON.stringify(c1)}`);
-    // For the parser's fixture: what ipvsadm prints for an IPv6 service.
-    console.log((await topo.lb.host.exec(['ipvsadm', '-Ln', '-t', '[2001:2:0:100::1]:80', '--stats', '--exact'])).stdout);
-    console.log((await topo.lb.host.exec(['ipvsadm', '-Ln', '-t', '[2001:2:0:100::1]:80'])).stdout);
-    await d.setBackends([v6.backends[1]!]);
-    const one = await drive(d.endpoint.ip, d.endpoint.port, 1);
-    assert.ok(one.be1! > 20 && one.be0 === 0, `only be1 after removing be0: ${JSON.stringify(one)}`);
-    await d.teardown();
-  } finally {
-    assert.deepEqual(await ledger.unwind(), []);
-  }
-  assert.doesNotMatch((await topo.lb.host.exec(['ipvsadm', '-Ln'])).stdout, /TCP/, 'no virtual service left');
-});
+for (const mode of ['nat', 'dr'] as const) {
+  test(`ipvs ${mode} over IPv6 in the guest: an IPv6 virtual service, bracketed real servers, replies ${mode === 'nat' ? 'through' : 'bypassing'} IPVS`, { skip, timeout: 300_000 }, async () => {
+    const v6 = topo.v6!;
+    const spec = LbSpec.parse({ kind: 'ipvs', mode, scheduler: 'rr' });
+    const ledger = new Teardown();
+    try {
+      const d = await lbDrivers.ipvs.apply({ topo: v6, spec: spec as never, backends: v6.backends, port: 80, teardown: ledger, workDir: `${topo.workDir}/ipvs-${mode}6`, log: () => {} });
+      assert.equal(d.endpoint.ip, '2001:2:0:100::1');
+      const c0 = await d.counters!();
+      const even = await drive(d.endpoint.ip, d.endpoint.port);
+      assert.ok(even.be0! > 20 && even.be1! > 20, `both backends serve over IPv6: ${JSON.stringify(even)}`);
+      const c1 = await d.counters!();
+      assert.ok(c1['inPkts.be0']! > c0['inPkts.be0']!, `IPVS counted per real server: ${JSON.stringify(c1)}`);
+      if (mode === 'nat') assert.ok(c1.outPkts! - c0.outPkts! > 100, `NAT replies pass IPVS: ${JSON.stringify(c1)}`);
+      else assert.equal(c1.outPkts! - c0.outPkts!, 0, 'DR: no reply went through IPVS');
+      if (mode === 'nat') {
+        // For the parser's fixture: what ipvsadm prints for an IPv6 service.
+        console.log((await topo.lb.host.exec(['ipvsadm', '-Ln', '-t', '[2001:2:0:100::1]:80', '--stats', '--exact'])).stdout);
+        console.log((await topo.lb.host.exec(['ipvsadm', '-Ln', '-t', '[2001:2:0:100::1]:80'])).stdout);
+      }
+      await d.setBackends([v6.backends[1]!]);
+      const one = await drive(d.endpoint.ip, d.endpoint.port, 1);
+      assert.ok(one.be1! > 20 && one.be0 === 0, `only be1 after removing be0: ${JSON.stringify(one)}`);
+      await d.teardown();
+    } finally {
+      assert.deepEqual(await ledger.unwind(), []);
+    }
+    assert.doesNotMatch((await topo.lb.host.exec(['ipvsadm', '-Ln'])).stdout, /TCP/, 'no virtual service left');
+    for (const b of topo.backends) assert.doesNotMatch((await b.host.exec(['ip', '-o', 'addr', 'show', 'dev', 'lo'])).stdout, /2001:2:0:100::1/, `VIP removed from ${b.name}`);
+  });
+}
 
 test('scenarios/ipvs-vm.yaml through the CLI, short: every LB serves, the guest is recorded and gone', { skip, timeout: 600_000 }, async () => {
   const qemus = () => sh('ps -eo args=').split('\n').filter((l) => l.startsWith('qemu-system-x86_64')).length;
