@@ -7,7 +7,8 @@
 import { posix } from 'node:path';
 import { ParseError, ProvisionError } from '../errors.ts';
 import type { Spawned } from '../host/types.ts';
-import { PLAN } from '../topology/address-plan.ts';
+import { PLAN, PLAN6 } from '../topology/address-plan.ts';
+import { familyOf } from '../lb/family.ts';
 import type { AttachContext } from './types.ts';
 import { parseTrafgen, readyForTrafgen, trafgenArgv } from './trafgen.ts';
 
@@ -38,9 +39,25 @@ export function cidrRange(cidr: string): [number, number] {
  * checksums, also for the fields it randomizes per packet.
  */
 export function floodConfig(o: { dstMac: string; srcMac: string; dstIp: string; dstPort: number; packet: FloodPacket; sourcePool?: string }): string {
+  if (familyOf(o.dstIp) === 6) return floodConfig6(o);
   const [lo, hi] = cidrRange(o.sourcePool ?? PLAN.sourcePool);
   const l4 = o.packet === 'syn' ? [`  tcp(sp=drnd(1024, 65535), dp=${o.dstPort}, syn),`, '  fill(0x00, 6)'] : [`  udp(sp=drnd(1024, 65535), dp=${o.dstPort}),`, '  fill(0x00, 18)'];
   return ['{', `  eth(da=${o.dstMac}, sa=${o.srcMac}),`, `  ipv4(saddr=drnd(${lo}, ${hi}), daddr=${o.dstIp}, ttl=64),`, ...l4, '}', ''].join('\n');
+}
+
+/** Sources over IPv6: as many as the IPv4 pool has, in the IPv6 pool. */
+const V6_SOURCES = 16383;
+
+/**
+ * IPv6: trafgen's drnd() makes a whole random IPv6 address (outside any pool, so replies would
+ * go nowhere), while dinc() keeps the prefix and steps the last four bytes: the sources walk
+ * through the first 16383 addresses of the client's IPv6 pool, each packet with a random port.
+ * 74-byte frames either way (the hop limit must be set: trafgen's default is 0).
+ */
+function floodConfig6(o: { dstMac: string; srcMac: string; dstIp: string; dstPort: number; packet: FloodPacket }): string {
+  const l4 = o.packet === 'syn' ? [`  tcp(sp=drnd(1024, 65535), dp=${o.dstPort}, syn),`] : [`  udp(sp=drnd(1024, 65535), dp=${o.dstPort}),`, '  fill(0x00, 12)'];
+  const base = PLAN6.sourcePool.replace(/::\/\d+$/, '::1');
+  return ['{', `  eth(da=${o.dstMac}, sa=${o.srcMac}),`, `  ipv6(saddr=${base}, saddr=dinc(1, ${V6_SOURCES}), daddr=${o.dstIp}, hl=64),`, ...l4, '}', ''].join('\n');
 }
 
 /** Seconds the flood starts before the probe and keeps going after it, so the probe is inside it throughout. */

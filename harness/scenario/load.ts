@@ -552,7 +552,6 @@ function familyFindings(data: unknown, topo: TopologySpec | undefined): Finding[
   });
   const gen = loadDrivers[load.data.generator].ipv6;
   if (gen !== true) findings.push({ path: ['load', 'generator'], message: `${load.data.generator} does not load an IPv6 VIP${typeof gen === 'string' ? ` (${gen})` : ' in lbbench yet'}; use wrk, connect, traffic, iperf3 or trafgen with family 6` });
-  if (sweep.data.floodPps?.some((r) => r > 0) || (load.data.flood?.pps ?? 0) > 0) findings.push({ path: ['sweep', 'family'], message: 'the flood is IPv4 frames; measure family 6 without a flood' });
   return findings;
 }
 

@@ -57,3 +57,23 @@ test('a SYN flood from random sources beside the probe: recorded, tracked by con
   assert.match(html, /Service under a flood/);
   assert.match(html, /trafgen reached \d+–\d+% of the set rates/);
 });
+
+test('a SYN flood over IPv6: sources stepping through the IPv6 pool reach conntrack DNAT as new flows beside the probe', { skip, timeout: 200_000 }, async () => {
+  const r = await runScenarioCli([
+    'name: flood6-e2e',
+    'topology: {kind: netns}',
+    'loadBalancers: [{kind: nftables}]',
+    'sweep: {backends: [2], floodPps: [0, 30000], family: [6]}',
+    'load: {generator: connect, connections: 2, duration: 3s, warmup: 0.5s, timeout: 1s, flood: {packet: syn}}',
+    'repetitions: 1',
+  ]);
+  assert.equal(r.code, 0, r.out);
+  const point = (pps: number) => r.result!.points.find((p) => p.params.floodPps === pps)!;
+  for (const p of r.result!.points) assert.equal(p.error, undefined, `${p.id}: ${p.error}`);
+  const f = point(30000).repetitions[0]!.flood!;
+  assert.ok(f.sentPerSec > 0.3 * 30000, JSON.stringify(f));
+  assert.ok((point(30000).repetitions[0]!.metrics as { requests: number }).requests > 0, 'the IPv6 probe got answers');
+  const dnat = conntrack(point(30000));
+  const quiet = conntrack(point(0));
+  assert.ok(dnat - quiet > 10_000, `IPv6 conntrack entries: ${dnat} under the flood, ${quiet} without`);
+});
