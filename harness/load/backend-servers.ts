@@ -1,7 +1,7 @@
 // Generators that bring their own server (iperf3, mconnect, ctraffic) run it on the backends for a
 // point, and the LB's port is redirected to it there: the LB is configured exactly as for HTTP, and
 // what it balances reaches the generator's server instead of nginx.
-import { iptablesCmd } from '../lb/family.ts';
+import { familyOf, hostPort, iptablesCmd } from '../lb/family.ts';
 import { PreflightError, ProvisionError } from '../errors.ts';
 import type { Host } from '../host/types.ts';
 import type { ConnectionMetrics } from '../results/types.ts';
@@ -57,6 +57,18 @@ export function asHostname(name: string, argv: string[]): string[] {
 }
 
 /**
+ * Where a Nordix tool's server listens (its -address): both servers are net.Listen("tcp", address)
+ * (mconnect's server(), ctraffic's serverMain()). For an IPv6 point "[::]:port", the form both
+ * READMEs use: Go listens on a wildcard "tcp" address with one AF_INET6 socket and IPV6_V6ONLY=0
+ * (net/ipsock_posix.go favoriteAddrFamily), so IPv4 still arrives too. For IPv4 "0.0.0.0:port",
+ * which Go opens the same way when it can, but as plain AF_INET on a backend without IPv6, where
+ * "[::]" would fail.
+ */
+export function namedServerAddress(endpointIp: string, port: number): string {
+  return hostPort(familyOf(endpointIp) === 6 ? '::' : '0.0.0.0', port);
+}
+
+/**
  * attach() of a Nordix tool (mconnect, ctraffic): its server on every backend, named like the
  * backend, on the tool's port; the stored per-backend counts are the tool's own connection counts.
  */
@@ -65,7 +77,7 @@ export async function attachNamedServers(ctx: AttachContext, tool: string, port:
     label: tool,
     port,
     protocols: ['tcp'],
-    argv: (be) => asHostname(be.name, [tool, '-server', '-address', `0.0.0.0:${port}`]),
+    argv: (be) => asHostname(be.name, [tool, '-server', '-address', namedServerAddress(ctx.endpoint.ip, port)]),
   });
   return {
     extra: {},

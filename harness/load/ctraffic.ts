@@ -5,10 +5,11 @@
 // stdout is one json.Encoder line over its `statistics` struct (no json tags, so the keys are the
 // Go field names); `-monitor` lines and log.Fatal messages go to stderr.
 import { ConfigError, ParseError } from '../errors.ts';
-import { checkCount, checkGoAddress, goDuration } from './mconnect.ts';
+import { checkCount, checkGoAddress, checkSourceFamily, goDuration } from './mconnect.ts';
 import type { Host } from '../host/types.ts';
 import type { ConnectionMetrics } from '../results/types.ts';
-import { PLAN } from '../topology/address-plan.ts';
+import { familyOf, hostPort } from '../lb/family.ts';
+import { PLAN, PLAN6 } from '../topology/address-plan.ts';
 import { attachNamedServers, requireNordixTool } from './backend-servers.ts';
 import { jainFairness } from './connect.ts';
 import type { ConnectionRecord } from './traffic.ts';
@@ -72,6 +73,7 @@ export function ctrafficArgv(o: CtrafficArgs): string[] {
     if (!/^[0-9A-Fa-f:.]+\/\d{1,3}$/.test(o.srcCidr)) {
       throw new ConfigError(`${TOOL}: srcCidr must be a CIDR like 50.0.0.0/16, got ${JSON.stringify(o.srcCidr)}`);
     }
+    checkSourceFamily(TOOL, o.address, o.srcCidr);
     argv.push('-srccidr', o.srcCidr);
   }
   if (o.retries !== undefined) {
@@ -408,6 +410,18 @@ export const CTRAFFIC_SERVER_PORT = 5003;
 /** lbbench's load.rate is messages/s; with 1 KiB packets ctraffic's KB/s is the same number. */
 const PSIZE = 1024;
 
+/**
+ * ctraffic's IPv6 sources: the first /112 of PLAN6.sourcePool (2001:2:0:80::/64), not the whole /64.
+ * This ctraffic draws -srccidr addresses from github.com/Nordix/mconnect/pkg/rndip/v2
+ * (GetIPStringIdx(connection index)), whose source the corpus does not hold; what the source does
+ * show is IPv6 sources used with a /112 — the author's xcluster ovl/load-balancer README runs
+ * `ctraffic -address [1000::]:5003 … -srccidr 2000::/112` — and client() passing the generator's
+ * string through withPort(), which expects IPv6 in brackets. A /112 inside the pool is routed
+ * like the rest of it (a local route on the client's lo, the pool routed to the client) and holds
+ * 65536 addresses, more than the IPv4 pool's /18.
+ */
+export const CTRAFFIC_SOURCE_POOL6 = `${PLAN6.sourcePool.slice(0, PLAN6.sourcePool.indexOf('/'))}/112`;
+
 export type CtrafficGeneratorMetrics = Omit<ConnectionMetrics, 'perBackend'>;
 
 /**
@@ -445,19 +459,29 @@ export function ctrafficMetrics(r: CtrafficResult): CtrafficGeneratorMetrics {
   };
 }
 
+/**
+ * IPv6, from the source (Nordix/ctraffic cmd/ctraffic/main.go, the 2025 version):
+ * - client: echoConn.Connect() dials `*c.addr` with net.Dialer.DialContext("tcp", …): Go's
+ *   host:port, IPv6 in brackets (hostPort()), as in the README's `-address [1000::1]:5003`.
+ * - -srccidr: clientMain() makes rndip.New(*c.srccidr) (mconnect's pkg/rndip/v2), client() binds
+ *   withPort(GetIPStringIdx(id)) through net.ResolveTCPAddr; see CTRAFFIC_SOURCE_POOL6.
+ * - server: serverMain() is net.Listen("tcp", *c.addr); attachNamedServers gives it [::]:port for
+ *   an IPv6 point (the README's image runs `ctraffic -server -address [::]:5003`).
+ */
 export const ctraffic: LoadDriver<CtrafficGeneratorMetrics> = {
   name: 'ctraffic',
+  ipv6: true,
   tools: [],
   preflight: (host: Host) => requireNordixTool(host, 'ctraffic', 'generator: traffic'),
   buildArgv(spec: LoadRunSpec) {
     const { load, target } = spec;
     return ctrafficArgv({
-      address: `${target.ip}:${target.port}`,
+      address: hostPort(target.ip, target.port),
       nconn: load.connections,
       rate: load.rate,
       psize: PSIZE,
       timeoutS: spec.durationS,
-      ...(load.sourceAddresses > 0 ? { srcCidr: PLAN.sourcePool } : {}),
+      ...(load.sourceAddresses > 0 ? { srcCidr: familyOf(target.ip) === 6 ? CTRAFFIC_SOURCE_POOL6 : PLAN.sourcePool } : {}),
     });
   },
   async prepare() {},

@@ -6,7 +6,8 @@
 import { ConfigError, ParseError } from '../errors.ts';
 import type { Host } from '../host/types.ts';
 import type { ConnectionMetrics } from '../results/types.ts';
-import { PLAN } from '../topology/address-plan.ts';
+import { familyOf, hostPort } from '../lb/family.ts';
+import { PLAN, PLAN6 } from '../topology/address-plan.ts';
 import { attachNamedServers, requireNordixTool } from './backend-servers.ts';
 import { jainFairness } from './connect.ts';
 import type { AttachContext, LoadDriver, LoadRunSpec } from './types.ts';
@@ -73,6 +74,24 @@ export function goDuration(tool: string, seconds: number): string {
   return ms % 1000 === 0 ? `${ms / 1000}s` : `${ms}ms`;
 }
 
+/**
+ * Shared with ctraffic.ts. A source CIDR of the other family than a literal target address makes
+ * every connect fail (Go binds the source first), which both tools report as a measurement of
+ * zero answers rather than an error: refused here instead. Host names are left to the tool.
+ */
+export function checkSourceFamily(tool: string, address: string, srcCidr: string): void {
+  const host = address.slice(0, address.lastIndexOf(':'));
+  const target = host.startsWith('[') ? 6 : /^[\d.]+$/.test(host) ? 4 : undefined;
+  const source = srcCidr.includes(':') ? 6 : 4;
+  if (target !== undefined && target !== source) {
+    throw new ConfigError(
+      `${tool}: srcCidr ${srcCidr} is IPv${source} but the address ${address} is IPv${target}`,
+      [],
+      'take the source pool of the target\'s family (PLAN.sourcePool / PLAN6.sourcePool)',
+    );
+  }
+}
+
 export function checkCount(tool: string, what: string, n: number, min = 1): void {
   if (!Number.isSafeInteger(n) || n < min) {
     throw new ConfigError(`${tool}: ${what} must be a whole number ≥ ${min}, got ${n}`);
@@ -94,6 +113,7 @@ export function mconnectArgv(o: MconnectArgs): string[] {
     if (!/^[0-9A-Fa-f:.]+\/\d{1,3}$/.test(o.srcCidr)) {
       throw new ConfigError(`${TOOL}: srcCidr must be a CIDR like 50.0.0.0/16, got ${JSON.stringify(o.srcCidr)}`);
     }
+    checkSourceFamily(TOOL, o.address, o.srcCidr);
     argv.push('-srccidr', o.srcCidr);
   }
   return argv;
@@ -211,17 +231,29 @@ export function mconnectMetrics(r: MconnectResult): MconnectGeneratorMetrics {
 }
 
 
+/**
+ * IPv6, from the source (Nordix/mconnect, cmd/mconnect/main.go at edbad32 and pkg/rndip/rndip.go):
+ * - client: connect() dials `*c.addr` with net.Dialer.DialContext("tcp", …), which takes Go's
+ *   host:port, so an IPv6 VIP goes in brackets: hostPort().
+ * - -srccidr: rndip.New() is net.ParseCIDR; GetIP() keeps the masked bits of the network and
+ *   randomizes the rest over all 16 bytes for an IPv6 network (any prefix length: the package's
+ *   tests draw from 1000::/16 and /124), GetIPString() puts an IPv6 address in brackets, and
+ *   connect() binds "<that>:0" through net.ResolveTCPAddr. So the /64 IPv6 pool works as it is.
+ * - server: server() is net.Listen("tcp", *c.addr); attachNamedServers gives it [::]:port for an
+ *   IPv6 point (the README's own `mconnect -server -address [::]:5001`).
+ */
 export const mconnect: LoadDriver<MconnectGeneratorMetrics> = {
   name: 'mconnect',
+  ipv6: true,
   tools: [],
   preflight: (host: Host) => requireNordixTool(host, 'mconnect', 'generator: connect'),
   buildArgv(spec: LoadRunSpec) {
     const { load, target } = spec;
     return mconnectArgv({
-      address: `${target.ip}:${target.port}`,
+      address: hostPort(target.ip, target.port),
       nconn: load.connections,
       timeoutS: spec.durationS,
-      ...(load.sourceAddresses > 0 ? { srcCidr: PLAN.sourcePool } : {}),
+      ...(load.sourceAddresses > 0 ? { srcCidr: familyOf(target.ip) === 6 ? PLAN6.sourcePool : PLAN.sourcePool } : {}),
     });
   },
   async prepare() {},

@@ -551,7 +551,7 @@ function familyFindings(data: unknown, topo: TopologySpec | undefined): Finding[
     }
   });
   const gen = loadDrivers[load.data.generator].ipv6;
-  if (gen !== true) findings.push({ path: ['load', 'generator'], message: `${load.data.generator} does not load an IPv6 VIP${typeof gen === 'string' ? ` (${gen})` : ' in lbbench yet'}; use wrk, connect, traffic, iperf3 or trafgen with family 6` });
+  if (gen !== true) findings.push({ path: ['load', 'generator'], message: `${load.data.generator} does not load an IPv6 VIP${typeof gen === 'string' ? ` (${gen})` : ' in lbbench yet'}; use wrk, connect, traffic, iperf3, trafgen, mconnect or ctraffic with family 6` });
   return findings;
 }
 

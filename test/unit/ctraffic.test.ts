@@ -4,7 +4,9 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { ConfigError, ParseError } from '../../harness/errors.ts';
-import { connectionTimeline, ctrafficArgv, parseCtraffic, parseCtrafficSummary } from '../../harness/load/ctraffic.ts';
+import { connectionTimeline, ctraffic, ctrafficArgv, CTRAFFIC_SOURCE_POOL6, parseCtraffic, parseCtrafficSummary } from '../../harness/load/ctraffic.ts';
+import { LoadSpec } from '../../harness/scenario/schema.ts';
+import { PLAN, PLAN6 } from '../../harness/topology/address-plan.ts';
 import { throwsParse } from './parse-assert.ts';
 
 const dir = new URL('../fixtures/ctraffic/', import.meta.url);
@@ -53,6 +55,70 @@ test('ctrafficArgv: what ctraffic would reject, ignore or silently change is a C
   ]) {
     assert.throws(() => ctrafficArgv(bad), ConfigError, JSON.stringify(bad));
   }
+});
+
+// ---------------------------------------------------------------------------------------------
+// IPv6, as the Nordix source has it (github.com/Nordix/ctraffic cmd/ctraffic/main.go, the 2025
+// version — stored-file id 37024257342, see ../fixtures/ctraffic/README.md):
+// - echoConn.Connect(): net.Dialer{LocalAddr, Timeout}.DialContext(ctx, "tcp", address), Go's
+//   host:port, so an IPv6 VIP is "[…]:port" (the README: `-address [1000::1]:5003`).
+// - clientMain(): rndip.New(*c.srccidr) from github.com/Nordix/mconnect/pkg/rndip/v2; client():
+//   net.ResolveTCPAddr("tcp", withPort(c.adrgen.GetIPStringIdx(id))), withPort() expecting IPv6 in
+//   brackets. rndip/v2's own source is not in the corpus, so the prefix is the one the author uses
+//   with IPv6 (Nordix/xcluster ovl/load-balancer/README.md: `-srccidr 2000::/112`): the first /112
+//   of the IPv6 pool.
+// - serverMain(): net.Listen("tcp", *c.addr) with "[::]:5003" (the README's image) is dual-stack.
+
+const v6 = { ip: '2001:2:0:100::1', port: 80, path: '/' };
+const v4 = { ip: '198.18.100.1', port: 80, path: '/' };
+const run = (target: typeof v4, sourceAddresses = 50) =>
+  ctraffic.buildArgv({ load: LoadSpec.parse({ generator: 'ctraffic', connections: 40, rate: 100, sourceAddresses }), target, durationS: 10, workDir: '/w' });
+
+test('ctraffic over IPv6: the VIP in brackets, sources from a /112 of the IPv6 pool; IPv4 as before', () => {
+  assert.equal(ctraffic.ipv6, true);
+  assert.deepEqual(run(v6), ['ctraffic', '-address', '[2001:2:0:100::1]:80', '-nconn', '40', '-rate', '100', '-timeout', '10s', '-stats', 'all', '-psize', '1024', '-srccidr', '2001:2:0:80::/112']);
+  assert.ok(!run(v6, 0).includes('-srccidr'));
+  assert.deepEqual(run(v4).slice(1, 3), ['-address', '198.18.100.1:80']);
+  assert.equal(run(v4).at(-1), PLAN.sourcePool);
+});
+
+test('ctraffic\'s IPv6 source /112 lies inside the IPv6 pool the topology routes to the client', () => {
+  const [base, len] = CTRAFFIC_SOURCE_POOL6.split('/');
+  const [poolBase, poolLen] = PLAN6.sourcePool.split('/');
+  assert.equal(base, poolBase);
+  assert.equal(Number(len), 112);
+  assert.ok(Number(len) >= Number(poolLen));
+});
+
+test('ctrafficArgv: a source CIDR of the other family than the address is a ConfigError', () => {
+  const base = { nconn: 4, rate: 40, timeoutS: 6 };
+  assert.throws(() => ctrafficArgv({ ...base, address: '[2001:2:0:100::1]:80', srcCidr: '50.0.0.0/16' }), ConfigError);
+  assert.throws(() => ctrafficArgv({ ...base, address: '10.0.0.0:5003', srcCidr: '2000::/112' }), ConfigError);
+  assert.equal(ctrafficArgv({ ...base, address: '[1000::]:5003', srcCidr: '2000::/112' }).at(-1), '2000::/112');
+});
+
+test('ctraffic servers: [::]:5003 for an IPv6 VIP, 0.0.0.0:5003 for IPv4', async () => {
+  const spawned = async (ip: string) => {
+    const calls: string[] = [];
+    const host = {
+      name: 'be0',
+      exec: async (argv: string[]) => {
+        calls.push(argv.join(' '));
+        return { stdout: argv[0] === 'ss' ? 'LISTEN 0 4096 *:5003 *:*\n' : '', stderr: '', code: 0 };
+      },
+      spawn: (argv: string[]) => {
+        calls.push(`spawn ${argv.join(' ')}`);
+        return { running: () => true, stop: async () => ({ stdout: '', stderr: '', code: 0 }) };
+      },
+    };
+    await ctraffic.attach!({ topo: {} as never, backends: [{ name: 'be0', host }] as never, endpoint: { ip, port: 80 }, load: {} as never, teardown: { add: () => {} } as never, workDir: '/w' });
+    return calls;
+  };
+  const c6 = await spawned(v6.ip);
+  assert.ok(c6.some((c) => c.startsWith('spawn ') && c.endsWith(' ctraffic -server -address [::]:5003')), c6.join('\n'));
+  assert.ok(c6.some((c) => c.startsWith('ip6tables -t nat -I PREROUTING -p tcp --dport 80 ')), c6.join('\n'));
+  const c4 = await spawned(v4.ip);
+  assert.ok(c4.some((c) => c.startsWith('spawn ') && c.endsWith(' ctraffic -server -address 0.0.0.0:5003')), c4.join('\n'));
 });
 
 // ---------------------------------------------------------------------------------------------

@@ -4,7 +4,10 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { ConfigError, ParseError } from '../../harness/errors.ts';
-import { mconnectArgv, parseMconnect } from '../../harness/load/mconnect.ts';
+import { mconnect, mconnectArgv, parseMconnect } from '../../harness/load/mconnect.ts';
+import { namedServerAddress } from '../../harness/load/backend-servers.ts';
+import { LoadSpec } from '../../harness/scenario/schema.ts';
+import { PLAN, PLAN6 } from '../../harness/topology/address-plan.ts';
 import { throwsParse } from './parse-assert.ts';
 
 const dir = new URL('../fixtures/mconnect/', import.meta.url);
@@ -47,6 +50,68 @@ test('mconnectArgv: what Go would reject or misread is a ConfigError', () => {
   ]) {
     assert.throws(() => mconnectArgv(bad), ConfigError, JSON.stringify(bad));
   }
+});
+
+// ---------------------------------------------------------------------------------------------
+// IPv6, as the Nordix source has it (github.com/Nordix/mconnect):
+// - cmd/mconnect/main.go (edbad32), connect(): d.DialContext(ctx, "tcp", *c.addr), Go's host:port,
+//   so an IPv6 VIP is "[…]:port"; with -srccidr it binds fmt.Sprintf("%s:0", c.rndip.GetIPString()).
+// - pkg/rndip/rndip.go, GetIP(): for an IPv6 network the 16 bytes are network&mask + random&^mask
+//   (any prefix: its tests draw from 1000::/16 and 1000::/124); GetIPString() brackets IPv6, so
+//   "[…]:0" resolves. The /64 IPv6 pool works unchanged.
+// - server(): net.Listen("tcp", *c.addr) with "[::]:5001" (the README's form) is dual-stack.
+
+const v6 = { ip: '2001:2:0:100::1', port: 80, path: '/' };
+const v4 = { ip: '198.18.100.1', port: 80, path: '/' };
+const run = (target: typeof v4, sourceAddresses = 50) =>
+  mconnect.buildArgv({ load: LoadSpec.parse({ generator: 'mconnect', connections: 100, sourceAddresses }), target, durationS: 10, workDir: '/w' });
+
+test('mconnect over IPv6: the VIP in brackets, sources from the IPv6 pool; IPv4 as before', () => {
+  assert.equal(mconnect.ipv6, true);
+  assert.deepEqual(run(v6), ['mconnect', '-address', '[2001:2:0:100::1]:80', '-nconn', '100', '-timeout', '10s', '-output', 'json', '-srccidr', '2001:2:0:80::/64']);
+  assert.equal(PLAN6.sourcePool, '2001:2:0:80::/64');
+  assert.ok(!run(v6, 0).includes('-srccidr'));
+  assert.deepEqual(run(v4), ['mconnect', '-address', '198.18.100.1:80', '-nconn', '100', '-timeout', '10s', '-output', 'json', '-srccidr', PLAN.sourcePool]);
+});
+
+test('mconnectArgv: a source CIDR of the other family than the address is a ConfigError (every connect would fail)', () => {
+  const base = { nconn: 10, timeoutS: 5 };
+  assert.throws(() => mconnectArgv({ ...base, address: '[2001:2:0:100::1]:80', srcCidr: PLAN.sourcePool }), (e: unknown) => e instanceof ConfigError && /is IPv4 but the address \[2001:2:0:100::1\]:80 is IPv6/.test(e.message));
+  assert.throws(() => mconnectArgv({ ...base, address: '198.18.100.1:80', srcCidr: PLAN6.sourcePool }), ConfigError);
+  // A host name is the tool's to resolve: either pool passes.
+  for (const srcCidr of [PLAN.sourcePool, PLAN6.sourcePool]) assert.doesNotThrow(() => mconnectArgv({ ...base, address: 'vip.example:80', srcCidr }));
+});
+
+/** attach() against fake backends: what runs on them. */
+async function attachCalls(ip: string): Promise<string[]> {
+  const calls: string[] = [];
+  const be = (name: string) => ({
+    name,
+    host: {
+      name,
+      exec: async (argv: string[]) => {
+        calls.push(`${name}: ${argv.join(' ')}`);
+        return { stdout: argv[0] === 'ss' ? 'LISTEN 0 4096 *:5001 *:*\n' : '', stderr: '', code: 0 };
+      },
+      spawn: (argv: string[]) => {
+        calls.push(`${name}: spawn ${argv.join(' ')}`);
+        return { running: () => true, stop: async () => ({ stdout: '', stderr: '', code: 0 }) };
+      },
+    },
+  });
+  await mconnect.attach!({ topo: {} as never, backends: [be('be0')] as never, endpoint: { ip, port: 80 }, load: {} as never, teardown: { add: () => {} } as never, workDir: '/w' });
+  return calls;
+}
+
+test('mconnect servers: [::]:5001 for an IPv6 VIP (dual-stack in Go), 0.0.0.0:5001 for IPv4, the redirect in that family\'s table', async () => {
+  assert.equal(namedServerAddress('2001:2:0:100::1', 5001), '[::]:5001');
+  assert.equal(namedServerAddress('198.18.100.1', 5001), '0.0.0.0:5001');
+  const c6 = await attachCalls(v6.ip);
+  assert.ok(c6.some((c) => c.startsWith('be0: spawn ') && c.endsWith(' mconnect -server -address [::]:5001')), c6.join('\n'));
+  assert.ok(c6.includes('be0: ip6tables -t nat -I PREROUTING -p tcp --dport 80 -m comment --comment lbbench-mconnect -j REDIRECT --to-ports 5001'), c6.join('\n'));
+  const c4 = await attachCalls(v4.ip);
+  assert.ok(c4.some((c) => c.startsWith('be0: spawn ') && c.endsWith(' mconnect -server -address 0.0.0.0:5001')), c4.join('\n'));
+  assert.ok(c4.some((c) => c.startsWith('be0: iptables -t nat -I PREROUTING')), c4.join('\n'));
 });
 
 // ---------------------------------------------------------------------------------------------
