@@ -366,6 +366,7 @@ export const QemuTopologySpec = z
   .meta({ description: 'The topology on qemu guests (image from vm-images/, cached): all in one guest, or one guest per role.' });
 
 const Ipv4 = z.ipv4({ message: 'expected an IPv4 address such as 198.18.0.2' });
+const Ipv6 = z.ipv6({ message: 'expected an IPv6 address such as 2001:2::2' });
 const Ifname = z.string().regex(/^[A-Za-z0-9_.:@-]{1,15}$/, { message: 'expected an interface name such as eth0' });
 
 const SshEndpoint = z
@@ -393,12 +394,23 @@ export const BaremetalTopologySpec = z
       .prefault({})
       .meta({ description: 'Defaults for every host.' }),
     vip: Ipv4.default('198.18.100.1').meta({ description: 'The virtual IP; the harness puts it on the LB host\'s lo for the run.' }),
-    client: z.strictObject({ ssh: SshEndpoint, ip: Ipv4, interface: Ifname }).meta({ description: 'Runs the load generator.' }),
+    vip6: Ipv6.default('2001:2:0:100::1').meta({ description: 'The IPv6 virtual IP, for points of family 6 (with the hosts\' ip6 addresses).' }),
+    client: z
+      .strictObject({ ssh: SshEndpoint, ip: Ipv4, ip6: Ipv6.optional().meta({ description: 'Its IPv6 address on the client network (for family 6).' }), interface: Ifname })
+      .meta({ description: 'Runs the load generator.' }),
     lb: z
-      .strictObject({ ssh: SshEndpoint, clientInterface: Ifname, clientIp: Ipv4, backendInterface: Ifname, backendIp: Ipv4 })
+      .strictObject({
+        ssh: SshEndpoint,
+        clientInterface: Ifname,
+        clientIp: Ipv4,
+        clientIp6: Ipv6.optional().meta({ description: 'IPv6 address on the client network (for family 6).' }),
+        backendInterface: Ifname,
+        backendIp: Ipv4,
+        backendIp6: Ipv6.optional().meta({ description: 'IPv6 address on the backend network (for family 6).' }),
+      })
       .meta({ description: 'The load balancer under test: also the router between the client and backend networks.' }),
     backendHosts: z
-      .array(z.strictObject({ ssh: SshEndpoint, ip: Ipv4, interface: Ifname }))
+      .array(z.strictObject({ ssh: SshEndpoint, ip: Ipv4, ip6: Ipv6.optional().meta({ description: 'Its IPv6 address on the backend network (for family 6).' }), interface: Ifname }))
       .min(1)
       .meta({ description: 'Backends, in order (be0, be1, …): each runs lbbench\'s nginx for the run.' }),
     routes: z
@@ -407,7 +419,30 @@ export const BaremetalTopologySpec = z
       .meta({ description: 'Add (and remove afterwards) host routes so client → VIP and backend → client go through the LB host.' }),
     backendWorkers: z.int().min(1).max(16).default(1).meta({ description: 'nginx worker processes per backend.' }),
   })
+  .superRefine((t, ctx) => {
+    // IPv6 is all or nothing: a half-addressed lab would fail only when a family-6 point reaches it.
+    const v6 = ipv6Fields(t);
+    const given = v6.filter((f) => f.value !== undefined);
+    if (given.length === 0 || given.length === v6.length) return;
+    for (const f of v6.filter((f) => f.value === undefined)) {
+      ctx.addIssue({ code: 'custom', path: f.path, message: `${given.map((g) => g.name).join(', ')} ${given.length === 1 ? 'is' : 'are'} set, so write ${f.name} too (an IPv6 address such as ${f.example}), or remove every IPv6 address` });
+    }
+  })
   .meta({ description: 'Hosts with roles reached over SSH; the same LB and load drivers run on them.' });
+
+/** The IPv6 addresses a bare-metal topology needs for family 6, where they go and an example each. */
+export function ipv6Fields(t: {
+  client: { ip6?: string | undefined };
+  lb: { clientIp6?: string | undefined; backendIp6?: string | undefined };
+  backendHosts: { ip6?: string | undefined }[];
+}): { path: (string | number)[]; name: string; value: string | undefined; example: string }[] {
+  return [
+    { path: ['client', 'ip6'], name: 'client.ip6', value: t.client.ip6, example: '2001:2::2' },
+    { path: ['lb', 'clientIp6'], name: 'lb.clientIp6', value: t.lb.clientIp6, example: '2001:2::1' },
+    { path: ['lb', 'backendIp6'], name: 'lb.backendIp6', value: t.lb.backendIp6, example: '2001:2:0:1::2' },
+    ...t.backendHosts.map((b, i) => ({ path: ['backendHosts', i, 'ip6'], name: `backendHosts[${i}].ip6`, value: b.ip6, example: `2001:2:0:1::${11 + i}` })),
+  ];
+}
 
 export const TopologySpec = z.discriminatedUnion('kind', [NetnsTopologySpec, QemuTopologySpec, BaremetalTopologySpec]);
 export type TopologySpec = z.output<typeof TopologySpec>;

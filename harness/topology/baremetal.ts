@@ -6,14 +6,15 @@ import { join, resolve } from 'node:path';
 import type { Host } from '../host/types.ts';
 import { connectSsh, type SshHost, type SshTarget } from '../host/ssh.ts';
 import type { Teardown } from '../teardown.ts';
-import type { BaremetalTopologySpec } from '../scenario/schema.ts';
+import { ipv6Fields, type BaremetalTopologySpec } from '../scenario/schema.ts';
 import type { z } from 'zod';
 import { ProvisionError } from '../errors.ts';
 import { setSysctls } from '../host/sysctl.ts';
 import { BACKEND_PORT, BACKEND_STATUS_PORT, startBackendNginx, type BackendServer } from './backends.ts';
-import { NAME_PREFIX, PLAN } from './address-plan.ts';
+import { NAME_PREFIX, PLAN, PLAN6 } from './address-plan.ts';
 import { WORK_ROOT } from './leftovers.ts';
-import { remoteBackendRequests, type RunTopology } from './netns.ts';
+import { addressView, remoteBackendRequests, type RunTopology, type ViewAddresses } from './netns.ts';
+import { familyOf, hostPort, hostPrefix } from '../lb/family.ts';
 import type { BackendNode, LbNode, Node } from './types.ts';
 
 type Spec = z.output<typeof BaremetalTopologySpec>;
@@ -37,6 +38,8 @@ export interface BaremetalOptions {
   /** Use the first n backend hosts. */
   backends: number;
   serverCpus?: string;
+  /** Dual stack: the hosts' IPv6 addresses from the topology file as well (family 6 points). */
+  ipv6?: boolean;
   log?: (msg: string) => void;
   /** Connections opened already (by openSite); their closing is the opener's. */
   conn?: Connected;
@@ -77,36 +80,46 @@ export async function buildBaremetalTopology(spec: Spec, opts: BaremetalOptions,
 
   const { vip } = spec;
   const lbHost = conn.lb;
-  await setSysctls(lbHost, 'lb', { 'net.ipv4.ip_forward': '1' }, teardown);
-  const hasVip = (await lbHost.exec(['ip', '-o', 'addr', 'show', 'dev', 'lo'])).stdout.includes(` ${vip}/32 `);
-  if (!hasVip) {
-    await lbHost.exec(['ip', 'addr', 'add', `${vip}/32`, 'dev', 'lo']);
-    teardown.add(`remove VIP ${vip} from the LB host`, () => lbHost.exec(['ip', 'addr', 'del', `${vip}/32`, 'dev', 'lo'], { check: false }));
-  }
+  const v6 = opts.ipv6 ? ipv6Addresses(spec, conn.backends.length) : undefined;
+  await setSysctls(lbHost, 'lb', { 'net.ipv4.ip_forward': '1', ...(v6 ? { 'net.ipv6.conf.all.forwarding': '1' } : {}) }, teardown);
+  // IPv6 has no AnyIP for bind(): the connection testers' pool addresses need nonlocal binds.
+  if (v6) await setSysctls(conn.client, 'client', { 'net.ipv6.ip_nonlocal_bind': '1' }, teardown);
+  await addVip(lbHost, vip, teardown);
+  if (v6) await addVip(lbHost, v6.vip, teardown);
   if (spec.routes) {
     const route = async (h: Host, role: string, dst: string, via: string) => {
-      await h.exec(['ip', 'route', 'replace', dst, 'via', via]);
-      teardown.add(`remove route ${dst} on ${role}`, () => h.exec(['ip', 'route', 'del', dst, 'via', via], { check: false }));
+      const ip = familyOf(via) === 6 ? ['ip', '-6'] : ['ip'];
+      await h.exec([...ip, 'route', 'replace', dst, 'via', via]);
+      teardown.add(`remove route ${dst} on ${role}`, () => h.exec([...ip, 'route', 'del', dst, 'via', via], { check: false }));
     };
-    await route(conn.client, 'client', `${vip}/32`, spec.lb.clientIp);
-    // Source-pool addresses (connection testers) must come back through the LB as well.
-    await route(lbHost, 'lb', PLAN.sourcePool, spec.client.ip);
-    await Promise.all(conn.backends.map((h, i) => route(h, `be${i}`, `${spec.client.ip}/32`, spec.lb.backendIp)));
+    const families = [
+      { pool: PLAN.sourcePool, client: spec.client.ip, lbClient: spec.lb.clientIp, lbBackend: spec.lb.backendIp, vip },
+      ...(v6 ? [{ pool: PLAN6.sourcePool, client: v6.client, lbClient: v6.lbClient, lbBackend: v6.lbBackend, vip: v6.vip }] : []),
+    ];
+    for (const f of families) {
+      await route(conn.client, 'client', hostPrefix(f.vip), f.lbClient);
+      // The connection testers' source-pool addresses are the client's (a local route on its lo)
+      // and their replies must come back through the LB, from the LB and from the backends alike.
+      await localRoute(conn.client, f.pool, teardown);
+      await route(lbHost, 'lb', f.pool, f.client);
+      await Promise.all(conn.backends.map((h, i) => route(h, `be${i}`, hostPrefix(f.client), f.lbBackend)));
+      await Promise.all(conn.backends.map((h, i) => route(h, `be${i}`, f.pool, f.lbBackend)));
+    }
   }
 
   const servers: BackendServer[] = [];
   const backends: BackendNode[] = conn.backends.map((host, i) => ({ name: `be${i}`, host, ip: spec.backendHosts[i]!.ip, port: BACKEND_PORT, statusPort: BACKEND_STATUS_PORT }));
   for (const be of backends) {
-    const s = await startBackendNginx(be.host, be.name, join(workDir, be.name), { workers: spec.backendWorkers, cpus: opts.serverCpus });
+    const s = await startBackendNginx(be.host, be.name, join(workDir, be.name), { workers: spec.backendWorkers, cpus: opts.serverCpus, ipv6: v6 !== undefined });
     teardown.add(`stop nginx on ${be.name}`, () => s.proc.stop());
     servers.push(s);
   }
   // The data plane must work before any LB is measured on it.
   await Promise.all(
-    backends.map(async (b) => {
-      const r = await conn.lb.exec(['curl', '-sS', '-o', '/dev/null', '--max-time', '3', `http://${b.ip}:${b.port}/`], { check: false });
-      if (r.code !== 0) throw new ProvisionError(`the LB host cannot reach ${b.name}'s nginx at ${b.ip}:${b.port}: ${(r.stdout + r.stderr).trim().split('\n').pop()}`, `check ${spec.lb.backendInterface} and the backend network (and that curl is installed on the LB host)`);
-    }),
+    backends.flatMap((b, i) => [b.ip, ...(v6 ? [v6.backends[i]!] : [])].map(async (ip) => {
+      const r = await conn.lb.exec(['curl', '-sS', '-g', '-o', '/dev/null', '--max-time', '3', `http://${hostPort(ip, b.port)}/`], { check: false });
+      if (r.code !== 0) throw new ProvisionError(`the LB host cannot reach ${b.name}'s nginx at ${hostPort(ip, b.port)}: ${(r.stdout + r.stderr).trim().split('\n').pop()}`, `check ${spec.lb.backendInterface} and the backend network (and that curl is installed on the LB host)`);
+    })),
   );
   log(`bare-metal topology: client ${spec.client.ip}, lb ${spec.lb.clientIp}/${spec.lb.backendIp}, ${backends.length} backends up`);
 
@@ -120,7 +133,7 @@ export async function buildBaremetalTopology(spec: Spec, opts: BaremetalOptions,
     backendIf: spec.lb.backendInterface,
     backendIp: spec.lb.backendIp,
   };
-  return {
+  const built: RunTopology = {
     runId: opts.runId,
     prefix: `${NAME_PREFIX}${opts.runId.slice(-4)}-`,
     client,
@@ -136,4 +149,36 @@ export async function buildBaremetalTopology(spec: Spec, opts: BaremetalOptions,
       return Object.fromEntries(servers.map((s, i) => [s.name, counts[i]!]));
     },
   };
+  if (v6) built.v6 = addressView(built, v6);
+  return built;
+}
+
+/** The topology file's IPv6 addresses (the loader refused family 6 without them). */
+function ipv6Addresses(spec: Spec, n: number): ViewAddresses {
+  const missing = ipv6Fields(spec).filter((f) => f.value === undefined);
+  if (missing.length) throw new ProvisionError(`family 6 needs ${missing.map((f) => f.name).join(', ')} in the topology`, 'give every host its IPv6 address (topologies/baremetal-example.yaml)');
+  return {
+    client: spec.client.ip6!,
+    lbClient: spec.lb.clientIp6!,
+    lbBackend: spec.lb.backendIp6!,
+    backends: spec.backendHosts.slice(0, n).map((b) => b.ip6!),
+    vip: spec.vip6,
+  };
+}
+
+/** The VIP on the LB host's lo for the run, unless the host has it already (then it stays). */
+async function addVip(h: Host, vip: string, teardown: Teardown): Promise<void> {
+  const fam = familyOf(vip) === 6 ? '-6' : '-4';
+  if ((await h.exec(['ip', fam, '-o', 'addr', 'show', 'dev', 'lo'])).stdout.includes(` ${hostPrefix(vip)} `)) return;
+  // nodad: an IPv6 VIP on lo must be usable at once, not tentative for a second.
+  await h.exec(['ip', 'addr', 'add', hostPrefix(vip), 'dev', 'lo', ...(fam === '-6' ? ['nodad'] : [])]);
+  teardown.add(`remove VIP ${vip} from the LB host`, () => h.exec(['ip', 'addr', 'del', hostPrefix(vip), 'dev', 'lo'], { check: false }));
+}
+
+/** A local route for an address pool on the client's lo (AnyIP), unless it is there already. */
+async function localRoute(h: Host, pool: string, teardown: Teardown): Promise<void> {
+  const ip = familyOf(pool) === 6 ? ['ip', '-6'] : ['ip'];
+  if ((await h.exec([...ip, 'route', 'show', 'table', 'local', 'type', 'local', pool])).stdout.trim()) return;
+  await h.exec([...ip, 'route', 'add', 'local', pool, 'dev', 'lo']);
+  teardown.add(`remove local route ${pool} on client`, () => h.exec([...ip, 'route', 'del', 'local', pool, 'dev', 'lo'], { check: false }));
 }

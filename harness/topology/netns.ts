@@ -408,13 +408,35 @@ export async function buildNetnsTopology(
  * IPv6 without knowing it; what is not an address (hosts, counters, kills) is the same.
  */
 function ipv6View(t: RunTopology, standby: boolean): RunTopology {
+  return addressView(t, {
+    client: PLAN6.clientIp(0),
+    lbClient: PLAN6.lbClientIp(0),
+    lbBackend: PLAN6.lbBackendIp(0),
+    ...(standby ? { standby: { client: PLAN6.lbClientIp(1), backend: PLAN6.lbBackendIp(1) } } : {}),
+    backends: t.backends.map((_, i) => PLAN6.backendIp(i)),
+    vip: PLAN6.vip(0),
+  });
+}
+
+export interface ViewAddresses {
+  client: string;
+  lbClient: string;
+  lbBackend: string;
+  standby?: { client: string; backend: string };
+  /** Per backend, in order. */
+  backends: string[];
+  vip: string;
+}
+
+/** The same topology with other addresses (the other family's): nodes, counters and hosts unchanged. */
+export function addressView(t: RunTopology, a: ViewAddresses): RunTopology {
   return {
     ...t,
-    client: { ...t.client, ip: PLAN6.clientIp(0) },
-    lb: { ...t.lb, ip: PLAN6.lbBackendIp(0), clientIp: PLAN6.lbClientIp(0), backendIp: PLAN6.lbBackendIp(0) },
-    ...(standby && t.standby ? { standby: { ...t.standby, ip: PLAN6.lbBackendIp(1), clientIp: PLAN6.lbClientIp(1), backendIp: PLAN6.lbBackendIp(1) } } : {}),
-    backends: t.backends.map((b, i) => ({ ...b, ip: PLAN6.backendIp(i) })),
-    vip: PLAN6.vip(0),
+    client: { ...t.client, ip: a.client },
+    lb: { ...t.lb, ip: a.lbBackend, clientIp: a.lbClient, backendIp: a.lbBackend },
+    ...(a.standby && t.standby ? { standby: { ...t.standby, ip: a.standby.backend, clientIp: a.standby.client, backendIp: a.standby.backend } } : {}),
+    backends: t.backends.map((b, i) => ({ ...b, ip: a.backends[i]! })),
+    vip: a.vip,
     v6: undefined,
   };
 }

@@ -38,11 +38,12 @@ async function wireLab(): Promise<void> {
   ];
   await local.exec(['ip', '-b', '-'], { input: lines.join('\n') + '\n' });
   const per: Record<string, string[]> = {
-    client0: ['link set lo up', 'link set eth0 up', 'addr add 198.18.0.2/24 dev eth0'],
-    lb0: ['link set lo up', 'link set eth0 up', 'link set eth1 up', 'addr add 198.18.0.1/24 dev eth0', 'addr add 198.18.1.2/24 dev eth1'],
+    // A dual-stack lab: the IPv6 addresses are the lab's (nodad, as a configured host has them).
+    client0: ['link set lo up', 'link set eth0 up', 'addr add 198.18.0.2/24 dev eth0', 'addr add 2001:2::2/64 dev eth0 nodad'],
+    lb0: ['link set lo up', 'link set eth0 up', 'link set eth1 up', 'addr add 198.18.0.1/24 dev eth0', 'addr add 198.18.1.2/24 dev eth1', 'addr add 2001:2::1/64 dev eth0 nodad', 'addr add 2001:2:0:1::2/64 dev eth1 nodad'],
     sw: ['link add br0 type bridge', 'link set br0 up', ...['lb0', 'be0', 'be1'].flatMap((p) => [`link set ${p} master br0`, `link set ${p} up`])],
-    be0: ['link set lo up', 'link set eth0 up', 'addr add 198.18.1.11/24 dev eth0'],
-    be1: ['link set lo up', 'link set eth0 up', 'addr add 198.18.1.12/24 dev eth0'],
+    be0: ['link set lo up', 'link set eth0 up', 'addr add 198.18.1.11/24 dev eth0', 'addr add 2001:2:0:1::11/64 dev eth0 nodad'],
+    be1: ['link set lo up', 'link set eth0 up', 'addr add 198.18.1.12/24 dev eth0', 'addr add 2001:2:0:1::12/64 dev eth0 nodad'],
   };
   for (const [n, l] of Object.entries(per)) await local.exec(['ip', '-n', ns(n), '-b', '-'], { input: l.join('\n') + '\n' });
   for (const n of ['client0', 'lb0', 'be0', 'be1']) {
@@ -53,15 +54,34 @@ async function wireLab(): Promise<void> {
 /** What the harness may change on the hosts, read so it can be compared after the run. */
 async function hostState(): Promise<Record<string, string>> {
   const inNs = async (n: string, argv: string[]) => (await local.exec(['ip', 'netns', 'exec', ns(n), ...argv])).stdout;
+  // Link-local routes come and go with the kernel's own DAD timing after the lab is wired: not ours.
+  const routes = async (n: string) =>
+    ((await inNs(n, ['ip', 'route', 'show', 'table', 'all'])) + (await inNs(n, ['ip', '-6', 'route', 'show', 'table', 'all'])))
+      .split('\n')
+      .filter((l) => !/fe80:|ff00::\/8/.test(l))
+      .join('\n');
   return {
-    lbAddrs: await inNs('lb0', ['ip', '-4', '-o', 'addr', 'show']),
-    lbForward: await inNs('lb0', ['sysctl', '-n', 'net.ipv4.ip_forward']),
-    lbRoutes: await inNs('lb0', ['ip', 'route', 'show']),
-    lbNat: await inNs('lb0', ['iptables', '-t', 'nat', '-S']),
-    clientRoutes: await inNs('client0', ['ip', 'route', 'show']),
-    be0Routes: await inNs('be0', ['ip', 'route', 'show']),
-    be1Routes: await inNs('be1', ['ip', 'route', 'show']),
+    lbAddrs: (await inNs('lb0', ['ip', '-o', 'addr', 'show'])).split('\n').filter((l) => !l.includes('fe80:')).join('\n'),
+    lbForward: await inNs('lb0', ['sysctl', '-n', 'net.ipv4.ip_forward', 'net.ipv6.conf.all.forwarding']),
+    lbRoutes: await routes('lb0'),
+    lbNat: (await inNs('lb0', ['iptables', '-t', 'nat', '-S'])) + (await inNs('lb0', ['ip6tables', '-t', 'nat', '-S'])),
+    clientRoutes: await routes('client0'),
+    clientNonlocal: await inNs('client0', ['sysctl', '-n', 'net.ipv6.ip_nonlocal_bind']),
+    be0Routes: await routes('be0'),
+    be1Routes: await routes('be1'),
   };
+}
+
+/** Runs a two-backend scenario of both families on the lab (scenario-<name>.yaml); its run directory. */
+async function runOnLab(name: string, lbs: string, load: string): Promise<string> {
+  const file = join(labDir, `scenario-${name}.yaml`);
+  await writeFile(file, ['name: baremetal-' + name, 'topology: lab.yaml', lbs, 'sweep: {backends: [2], family: [4, 6]}', load, 'repetitions: 1', 'cpus: off', ''].join('\n'));
+  const out: string[] = [];
+  const io = { out: (s: string) => out.push(s), err: (s: string) => out.push(s) };
+  const code = await main(['run', file, '--out', join(labDir, `results-${name}`), '--reports', join(labDir, `reports-${name}`)], io);
+  assert.equal(code, 0, out.join('\n'));
+  const [runId] = await readdir(join(labDir, `results-${name}`));
+  return join(labDir, `results-${name}`, runId!);
 }
 
 test('a scenario over SSH on a bare-metal topology: measured, recorded, and every host restored', { skip, timeout: 300_000 }, async () => {
@@ -75,39 +95,22 @@ test('a scenario over SSH on a bare-metal topology: measured, recorded, and ever
     [
       'kind: baremetal',
       `ssh: {user: root, privateKey: ${lab.clientKey}}`,
-      `client: {ssh: ${ssh(client)}, ip: 198.18.0.2, interface: eth0}`,
-      `lb: {ssh: ${ssh(lb)}, clientInterface: eth0, clientIp: 198.18.0.1, backendInterface: eth1, backendIp: 198.18.1.2}`,
+      `client: {ssh: ${ssh(client)}, ip: 198.18.0.2, ip6: "2001:2::2", interface: eth0}`,
+      `lb: {ssh: ${ssh(lb)}, clientInterface: eth0, clientIp: 198.18.0.1, clientIp6: "2001:2::1", backendInterface: eth1, backendIp: 198.18.1.2, backendIp6: "2001:2:0:1::2"}`,
       'backendHosts:',
-      `  - {ssh: ${ssh(be0)}, ip: 198.18.1.11, interface: eth0}`,
-      `  - {ssh: ${ssh(be1)}, ip: 198.18.1.12, interface: eth0}`,
-      '',
-    ].join('\n'),
-  );
-  await writeFile(
-    join(lab.dir, 'scenario.yaml'),
-    [
-      'name: baremetal-e2e',
-      'topology: lab.yaml',
-      'loadBalancers: [{kind: iptables-dnat}, {kind: nginx, mode: l4}]',
-      'sweep: {backends: [2]}',
-      'load: {duration: 1s, warmup: 0.3s, connections: 8}',
-      'repetitions: 1',
-      'cpus: off',
+      `  - {ssh: ${ssh(be0)}, ip: 198.18.1.11, ip6: "2001:2:0:1::11", interface: eth0}`,
+      `  - {ssh: ${ssh(be1)}, ip: 198.18.1.12, ip6: "2001:2:0:1::12", interface: eth0}`,
       '',
     ].join('\n'),
   );
   const before = await hostState();
-  const out: string[] = [];
-  const io = { out: (s: string) => out.push(s), err: (s: string) => out.push(s) };
-  const code = await main(['run', join(lab.dir, 'scenario.yaml'), '--out', join(lab.dir, 'results'), '--reports', join(lab.dir, 'reports')], io);
-  assert.equal(code, 0, out.join('\n'));
-
-  const [runId] = await readdir(join(lab.dir, 'results'));
-  const raw = JSON.parse(await readFile(join(lab.dir, 'results', runId!, 'result.json'), 'utf8'));
+  const runDir = await runOnLab('e2e', 'loadBalancers: [{kind: iptables-dnat}, {kind: nginx, mode: l4}]', 'load: {duration: 1s, warmup: 0.3s, connections: 8}');
+  const raw = JSON.parse(await readFile(join(runDir, 'result.json'), 'utf8'));
   assert.deepEqual(resultProblems(raw), []);
   assert.equal(raw.environment.topology, 'baremetal');
-  const result = await readResult(join(lab.dir, 'results', runId!));
+  const result = await readResult(runDir);
   assert.equal(result.status, 'complete');
+  assert.deepEqual(result.points.map((p) => p.params.family).sort(), [4, 4, 6, 6]);
   for (const p of result.points) {
     assert.equal(p.error, undefined, `${p.id}: ${p.error}`);
     const served = p.repetitions[0]!.metrics.perBackend;
@@ -126,12 +129,27 @@ test('a scenario over SSH on a bare-metal topology: measured, recorded, and ever
   }
 });
 
+test('connection testers over SSH use the source pool in both families: replies route back through the LB host', { skip, timeout: 240_000 }, async () => {
+  assert.ok(labDir, 'the lab from the first test');
+  const before = await hostState();
+  const result = await readResult(await runOnLab('pool', 'loadBalancers: [{kind: iptables-dnat}]', 'load: {generator: connect, duration: 1s, warmup: 0.3s, connections: 4, sourceAddresses: 16}'));
+  assert.deepEqual(result.points.map((p) => p.params.family).sort(), [4, 6]);
+  for (const p of result.points) {
+    assert.equal(p.error, undefined, `${p.id}: ${p.error}`);
+    const m = p.repetitions[0]!.metrics;
+    assert.ok(m.perBackend.be0! > 10 && m.perBackend.be1! > 10, `${p.id} spread over both hosts: ${JSON.stringify(m.perBackend)}`);
+    assert.ok('connections' in m, `${p.id}: connection metrics`);
+    assert.equal(m.connections.failedConnects, 0, `${p.id}: every connect from a pool address answered`);
+  }
+  assert.deepEqual(await hostState(), before, 'local routes, pool routes and nonlocal binds are removed again');
+});
+
 test('an unknown host key stops the run before anything is changed, with the key to pin', { skip, timeout: 120_000 }, async () => {
   assert.ok(labDir, 'the lab from the first test');
   const dir = labDir;
   const yaml = (await readFile(join(dir, 'lab.yaml'), 'utf8')).replace(/hostKey: "[^"]+"/, 'hostKey: "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIMBq8GZ9d2VcQv3K3jVj2b7nR0nTt2rSsdkIbdJ4T8cO"');
   await writeFile(join(dir, 'lab-wrong.yaml'), yaml);
-  await writeFile(join(dir, 'scenario-wrong.yaml'), (await readFile(join(dir, 'scenario.yaml'), 'utf8')).replace('lab.yaml', 'lab-wrong.yaml'));
+  await writeFile(join(dir, 'scenario-wrong.yaml'), (await readFile(join(dir, 'scenario-e2e.yaml'), 'utf8')).replace('lab.yaml', 'lab-wrong.yaml'));
   const before = await hostState();
   const out: string[] = [];
   const code = await main(['run', join(dir, 'scenario-wrong.yaml'), '--out', join(dir, 'results-wrong')], { out: (s) => out.push(s), err: (s) => out.push(s) });

@@ -117,3 +117,25 @@ test('the testers\' source pools: the first addresses of the IPv4 or the IPv6 po
   assert.throws(() => poolAddresses('2001:2::/48:3'), /bad --sources/);
   assert.throws(() => poolAddresses('junk'), /bad --sources/);
 });
+
+test('bare metal over IPv6: the hosts\' IPv6 addresses come from the topology, all or none, and family 6 asks for them', async () => {
+  const lab = (extra: { c?: string; lb?: string; b?: string }) => [
+    'topology:',
+    '  kind: baremetal',
+    `  client: {ssh: {host: 10.0.0.10}, ip: 198.18.0.2, interface: eth1${extra.c ?? ''}}`,
+    `  lb: {ssh: {host: 10.0.0.11}, clientInterface: eth1, clientIp: 198.18.0.1, backendInterface: eth2, backendIp: 198.18.1.2${extra.lb ?? ''}}`,
+    `  backendHosts: [{ssh: {host: 10.0.0.21}, ip: 198.18.1.11, interface: eth1${extra.b ?? ''}}]`,
+  ];
+  const scenario = (family: string, extra: Parameters<typeof lab>[0]) => yaml('name: t', 'loadBalancers: [{kind: nftables}]', `sweep: {family: ${family}}`, ...lab(extra));
+  assert.deepEqual(await scenarioProblems(scenario('[4, 6]', {})), [
+    "s.yaml:3:17: sweep.family: family 6 on bare metal needs your hosts' IPv6 addresses in the topology: write client.ip6, lb.clientIp6, lb.backendIp6, backendHosts[0].ip6 (as in topologies/baremetal-example.yaml), or measure family 4 only",
+  ]);
+  assert.deepEqual(await scenarioProblems(scenario('[4]', {})), [], 'an IPv4 lab measures family 4');
+  const half = await scenarioProblems(scenario('[4]', { c: ', ip6: "2001:2::2"', lb: ', clientIp6: "2001:2::1"' }));
+  assert.equal(half.length, 2, half.join('\n'));
+  assert.match(half[0]!, /^s\.yaml:7:7: topology\.lb\.backendIp6: client\.ip6, lb\.clientIp6 are set, so write lb\.backendIp6 too \(an IPv6 address such as 2001:2:0:1::2\)/);
+  assert.match(half[1]!, /^s\.yaml:8:18: topology\.backendHosts\[0\]\.ip6: .* write backendHosts\[0\]\.ip6 too \(an IPv6 address such as 2001:2:0:1::11\)/);
+  const full = { c: ', ip6: "2001:2::2"', lb: ', clientIp6: "2001:2::1", backendIp6: "2001:2:0:1::2"', b: ', ip6: "2001:2:0:1::11"' };
+  assert.deepEqual(await scenarioProblems(scenario('[4, 6]', full)), []);
+  assert.match((await scenarioProblems(scenario('[4, 6]', { ...full, c: ', ip6: "198.18.0.2"' })))[0]!, /topology\.client\.ip6: expected an IPv6 address such as 2001:2::2, got "198\.18\.0\.2"/);
+});
