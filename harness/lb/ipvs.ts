@@ -1,13 +1,13 @@
 // Linux IPVS in its three forwarding methods. This host's kernel has no ip_vs, so in practice it
 // runs on a qemu topology (the whole netns topology inside a Debian guest) or on real hosts; the
 // driver itself only needs a Host whose kernel has the modules.
-import { hostPort } from './family.ts';
+import { familyOf, hostPort, hostPrefix, type Family } from './family.ts';
 import type { Deployed, LbDriver } from './types.ts';
 import type { LbSpec } from '../scenario/schema.ts';
 import type { BackendNode } from '../topology/types.ts';
 import type { Host } from '../host/types.ts';
 import { ParseError, PreflightError, ProvisionError } from '../errors.ts';
-import { Teardown } from '../teardown.ts';
+import type { Teardown } from '../teardown.ts';
 import { requireTools, toolVersion } from './preflight.ts';
 import { addVipToBackends } from './vip.ts';
 import { setSysctls } from '../host/sysctl.ts';
@@ -100,8 +100,11 @@ export function parseMethods(text: string): Record<string, IpvsMode> {
   return out;
 }
 
-async function probeModules(host: Host, spec: Spec): Promise<void> {
-  const mods = ['ip_vs', `ip_vs_${spec.scheduler}`, ...(spec.mode === 'tun' ? ['ipip'] : [])];
+/** The tunnel module a tun real server decapsulates with: IPVS encapsulates IPv6 in IPv6. */
+const tunnelModule = (family: Family) => (family === 6 ? 'ip6_tunnel' : 'ipip');
+
+async function probeModules(host: Host, spec: Spec, family: Family = 4): Promise<void> {
+  const mods = ['ip_vs', `ip_vs_${spec.scheduler}`, ...(spec.mode === 'tun' ? [tunnelModule(family)] : [])];
   for (const m of mods) {
     // Built in, already loaded, or loadable: any of these will do.
     const r = await host.exec(['sh', '-c', 'test -d "/sys/module/$1" || modprobe "$1"', 'sh', m], { check: false });
@@ -109,9 +112,9 @@ async function probeModules(host: Host, spec: Spec): Promise<void> {
       const noVs = m === 'ip_vs';
       throw new PreflightError(
         `ipvs: the kernel on ${host.name} has no ${m} module${noVs ? ' (no IPVS)' : ''}: ${(r.stderr || r.stdout).trim().split('\n').pop() ?? ''}`,
-        noVs || m === 'ipip'
+        noVs || m === 'ipip' || m === 'ip6_tunnel'
           ? 'run IPVS in a guest with Debian\'s kernel: topology: {kind: qemu} (see scenarios/ipvs-vm.yaml), or on a host whose kernel has CONFIG_IP_VS' +
-              (m === 'ipip' ? ' and CONFIG_NET_IPIP' : '')
+              (m === 'ipip' ? ' and CONFIG_NET_IPIP' : m === 'ip6_tunnel' ? ' and CONFIG_IPV6_TUNNEL' : '')
           : `use another scheduler (rr, wrr, lc, wlc, sh${m === 'ip_vs_mh' ? '' : ', mh'}); this kernel lacks ${m}`,
       );
     }
@@ -120,8 +123,8 @@ async function probeModules(host: Host, spec: Spec): Promise<void> {
 
 export const ipvs: LbDriver<Spec> = {
   kind: 'ipvs',
-  summary: 'Linux IPVS (ipvsadm): nat, tun (IP-in-IP) or dr (direct routing); rr/wrr/lc/wlc/sh/mh',
-  ipv6: (spec) => (spec.mode !== 'tun' ? true : 'mode tun: IPv6 would need IPv6-in-IPv6 tunnels (ip6tnl) on the backends, which lbbench does not set up yet; use mode: nat or dr'),
+  summary: 'Linux IPVS (ipvsadm): nat, tun (IP-in-IP; IPv6-in-IPv6) or dr (direct routing); rr/wrr/lc/wlc/sh/mh',
+  ipv6: true,
   tools: [
     { cmd: 'ipvsadm', pkg: 'ipvsadm' },
     { cmd: 'modprobe', pkg: 'kmod' },
@@ -146,14 +149,10 @@ export const ipvs: LbDriver<Spec> = {
     const weights = new Map<string, number>(Object.entries(spec.weights ?? {}));
     const server = (b: BackendNode): RealServer => ({ ip: b.ip, port: b.port, weight: weights.get(b.name) ?? 1 });
 
-    const mine = new Teardown();
-    const remove = ctx.teardown.add(`ipvs ${spec.mode} on ${lb.name}`, async () => {
-      const failures = await mine.unwind();
-      if (failures.length) throw new ProvisionError(`ipvs teardown on ${lb.name}: ${failures.map((f) => `${f.label}: ${(f.error as Error).message}`).join('; ')}`);
-    });
+    const { ledger: mine, release: remove } = ctx.teardown.child(`ipvs ${spec.mode} on ${lb.name}`);
 
     // Modules load in the guest's root namespace; services live in the LB node's namespace.
-    await probeModules(topo.root, spec);
+    await probeModules(topo.root, spec, familyOf(vip));
     // Connections of a deleted service stay in IPVS's table for minutes and, with the default
     // expire_nodest_conn=0, drop every packet that matches them — a client reusing a port would
     // hit the last LB's leftovers. With 1 such a packet expires the entry and is scheduled anew.
@@ -229,7 +228,7 @@ export const ipvs: LbDriver<Spec> = {
         ]);
         const config = [
           `# ipvs mode=${spec.mode} scheduler=${spec.scheduler} on ${lb.name}` +
-            (spec.mode === 'nat' ? '' : `; VIP held by the backends (${spec.mode === 'dr' ? 'lo, arp_ignore=1/arp_announce=2' : 'tunl0, rp_filter=0'})`),
+            (spec.mode === 'nat' ? '' : `; VIP held by the backends (${spec.mode === 'dr' ? 'lo, arp_ignore=1/arp_announce=2' : familyOf(vip) === 6 ? 'ip6tnl0' : 'tunl0, rp_filter=0'})`),
           `# replies: ${spec.mode === 'nat' ? 'through the director (NAT)' : topo.directReturn ? 'straight to the client, bypassing the director' : 'by your network\'s routing'}`,
           `# weights: ${current.map((s) => `${nameOf(s.ip)}=${s.weight}`).join(' ')}`,
           ...sysctls.stdout.trim().split('\n').map((l) => `# ${l}`),
@@ -244,8 +243,21 @@ export const ipvs: LbDriver<Spec> = {
   },
 };
 
-/** ipip decapsulation on a real server: tunl0 up with the VIP, and rp_filter off where the inner packet arrives. */
+/**
+ * Decapsulation on a real server. IPv4: ipip's fallback device tunl0 up with the VIP, rp_filter off
+ * where the inner packet arrives. IPv6: IPVS sends IPv6-in-IPv6 (next header 41), which the
+ * ip6_tunnel module's fallback device ip6tnl0 (any local, any remote) takes once it is up; the VIP
+ * on it (nodad) makes the inner packet local. IPv6 has no rp_filter, and neighbour discovery
+ * answers only for addresses of the asking interface, so the VIP stays silent on the segment.
+ */
 async function holdVipOnTunnel(b: BackendNode, vip: string, teardown: Teardown): Promise<void> {
+  if (familyOf(vip) === 6) {
+    await b.host.exec(['ip', 'link', 'set', 'ip6tnl0', 'up']);
+    teardown.add(`ip6tnl0 down on ${b.name}`, () => b.host.exec(['ip', 'link', 'set', 'ip6tnl0', 'down'], { check: false }));
+    await b.host.exec(['ip', 'addr', 'replace', hostPrefix(vip), 'dev', 'ip6tnl0', 'nodad']);
+    teardown.add(`remove VIP ${vip} from ${b.name} ip6tnl0`, () => b.host.exec(['ip', 'addr', 'del', hostPrefix(vip), 'dev', 'ip6tnl0'], { check: false }));
+    return;
+  }
   await b.host.exec(['ip', 'link', 'set', 'tunl0', 'up']);
   teardown.add(`tunl0 down on ${b.name}`, () => b.host.exec(['ip', 'link', 'set', 'tunl0', 'down'], { check: false }));
   await setSysctls(
