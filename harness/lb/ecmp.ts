@@ -9,7 +9,7 @@ import type { LbSpec } from '../scenario/schema.ts';
 import type { BackendNode, Topology } from '../topology/types.ts';
 import type { Host, Spawned } from '../host/types.ts';
 import { PreflightError, ProvisionError } from '../errors.ts';
-import { Teardown } from '../teardown.ts';
+import type { Teardown } from '../teardown.ts';
 import { requireTools, toolVersion } from './preflight.ts';
 import { tail } from './proc.ts';
 import { takeLinkDown } from '../host/link-down.ts';
@@ -593,11 +593,7 @@ export const ecmp: LbDriver<Spec> = {
 
     // Our own ledger, registered before anything exists: Deployed.teardown() must also undo what
     // the shared VIP helpers register, and they hand back no undo function of their own.
-    const own = new Teardown();
-    const release = ctx.teardown.add(`ecmp ${spec.mode}/${spec.nexthops} on ${lb.name}: route, birds, VIP placement, sysctls`, async () => {
-      const failures = await own.unwind();
-      if (failures.length) throw new Error(failures.map((f) => `${f.label}: ${(f.error as Error).message ?? f.error}`).join('\n'));
-    });
+    const { ledger: own, release } = ctx.teardown.child(`ecmp ${spec.mode}/${spec.nexthops} on ${lb.name}: route, birds, VIP placement, sysctls`);
 
     const policyKey = familyOf(vip) === 6 ? HASH_POLICY6 : HASH_POLICY;
     const { [policyKey]: was } = await setSysctls(lb.host, lb.name, { [policyKey]: L4_HASH }, own);

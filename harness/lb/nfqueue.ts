@@ -10,7 +10,6 @@ import type { Deployed, LbDriver, Protocol } from './types.ts';
 import type { LbSpec } from '../scenario/schema.ts';
 import type { BackendNode } from '../topology/types.ts';
 import type { Host, Spawned } from '../host/types.ts';
-import { Teardown } from '../teardown.ts';
 import { CommandError, PreflightError, ProvisionError } from '../errors.ts';
 import { requireTools, toolVersion } from './preflight.ts';
 import { addVipToBackends, releaseVipFromLbNode } from './vip.ts';
@@ -271,15 +270,7 @@ export const nfqueue: LbDriver<Spec> = {
 
     // Our own ledger, registered before anything exists: Deployed.teardown() and the caller's
     // unwind then share one ordered undo path (rules off, then the program, then routes and VIPs).
-    const own = new Teardown();
-    const teardown = ctx.teardown.add(`tear down nfqueue LB on ${host.name}`, async () => {
-      const failures = await own.unwind();
-      if (failures.length) {
-        throw new ProvisionError(
-          `nfqueue teardown on ${host.name}: ${failures.map((f) => `${f.label}: ${(f.error as Error).message ?? f.error}`).join('; ')}`,
-        );
-      }
-    });
+    const { ledger: own, release: teardown } = ctx.teardown.child(`tear down nfqueue LB on ${host.name}`);
 
     // Every backend of the topology gets the VIP and a route now, so a scale event only has to
     // change the program's active set.

@@ -402,14 +402,7 @@ export const xdp: LbDriver<Spec> = {
 
     // Our own ledger, registered in the run's ledger before anything exists: a failure half-way
     // unwinds through ctx.teardown, and Deployed.teardown() unwinds the same steps.
-    const mine = new Teardown();
-    const unwindMine = async () => {
-      const failures = await mine.unwind();
-      if (failures.length) {
-        throw new ProvisionError(`xdp teardown on ${lb.name}: ${failures.map((f) => `${f.label}: ${(f.error as Error).message}`).join('; ')}`);
-      }
-    };
-    const remove = ctx.teardown.add(`xdp: remove LB on ${lb.name}`, unwindMine);
+    const { ledger: mine, release: remove } = ctx.teardown.child(`xdp: remove LB on ${lb.name}`);
 
     const egress = await linkInfo(lb.host, lb.backendIf);
     const [macs, ingressPeer, egressPeer] = await Promise.all([
