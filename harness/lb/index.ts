@@ -40,3 +40,9 @@ export function ipv6Support(spec: LbSpec): true | string | undefined {
   const v = getLbDriver(spec.kind).ipv6;
   return typeof v === 'function' ? (v as (s: LbSpec) => true | string)(spec) : v;
 }
+
+/** Why this LB cannot be measured over IPv6 ("x does not balance IPv6 (why)"), or undefined where it can. */
+export function ipv6Refusal(spec: LbSpec & { name?: string }, name = spec.name ?? spec.kind): string | undefined {
+  const v6 = ipv6Support(spec);
+  return v6 === true ? undefined : `${name} does not balance IPv6${typeof v6 === 'string' ? ` (${v6})` : ' in lbbench yet'}`;
+}

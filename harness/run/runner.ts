@@ -10,7 +10,7 @@ import type { Host } from '../host/types.ts';
 import { LocalHost } from '../host/local.ts';
 import { newRunId, type NetnsTopology } from '../topology/netns.ts';
 import { openSite, type Site } from '../topology/site.ts';
-import { getLbDriver, ipv6Support, lbDrivers } from '../lb/index.ts';
+import { getLbDriver, ipv6Refusal, lbDrivers } from '../lb/index.ts';
 import { getLoadDriver } from '../load/index.ts';
 import { runLoad } from '../load/run.ts';
 import { ResultWriter, type PointMeta } from '../results/writer.ts';
@@ -160,13 +160,13 @@ export async function runScenario(opts: RunOptions): Promise<RunOutcome> {
   try {
     // One topology per swept overlay (points come grouped by it), each gone before the next is built.
     let built: { overlay: string | undefined; topo: NetnsTopology; release: () => Promise<void> } | undefined;
+    const standbyLb = points.some((p) => getLbDriver(p.lb.kind).needsStandbyLb);
+    const ipv6 = points.some((p) => p.params.family === 6);
     const topoFor = async (overlay: PlannedPoint['params']['overlay']): Promise<NetnsTopology> => {
       if (built && built.overlay === overlay) return built.topo;
       await built?.release();
       const { ledger, release } = teardown.child(`topology${overlay ? ` (overlay ${overlay})` : ''}`, (label) => log(`teardown: ${label}`));
       const backends = Math.max(...points.filter((p) => p.params.overlay === overlay).map((p) => p.params.backends));
-      const standbyLb = points.some((p) => getLbDriver(p.lb.kind).needsStandbyLb);
-      const ipv6 = points.some((p) => p.params.family === 6);
       built = { overlay, topo: await site.build({ backends, serverCpus: cpus.servers, runId, log, ...(overlay ? { overlay } : {}), ...(standbyLb ? { standbyLb } : {}), ...(ipv6 ? { ipv6 } : {}) }, ledger), release };
       return built.topo;
     };
@@ -225,9 +225,9 @@ async function runPoint(view: NetnsTopology | undefined, point: PlannedPoint, c:
   const meta: PointMeta = { id: point.id, lb: { ...point.lb, name: point.lb.name! }, params: point.params };
   await c.writer.startPoint(meta);
   // The loader refuses these already; a programmatic caller gets the same reason on the point.
-  const v6 = point.params.family === 6 ? ipv6Support(point.lb) : true;
-  if (!view || v6 !== true) {
-    const why = !view ? 'this topology was not built dual-stack' : `${point.lb.name} does not balance IPv6${typeof v6 === 'string' ? `: ${v6}` : ' in lbbench yet'}`;
+  const refused = point.params.family === 6 ? ipv6Refusal(point.lb) : undefined;
+  if (!view || refused) {
+    const why = refused ?? 'this topology was not built dual-stack';
     await c.writer.setPointError(meta, new PreflightError(`family 6: ${why}`, 'measure it with family 4'), { skipped: true });
     return;
   }

@@ -12,7 +12,7 @@ import { eventFindings } from './events-check.ts';
 import { tuningFindings } from './tuning-check.ts';
 import { rawList, valueAt, type Finding, type Path } from './raw.ts';
 import { loadDrivers } from '../load/index.ts';
-import { getLbDriver, ipv6Support } from '../lb/index.ts';
+import { getLbDriver, ipv6Refusal } from '../lb/index.ts';
 import { parseThreshold } from '../compare/thresholds.ts';
 import {
   Duration,
@@ -550,10 +550,8 @@ function familyFindings(data: unknown, topo: TopologySpec | undefined): Finding[
   }
   rawList(data, ['loadBalancers']).forEach((raw, i) => {
     const lb = LbSpec.safeParse(raw);
-    const v6 = lb.success ? ipv6Support(lb.data) : true;
-    if (v6 !== true) {
-      findings.push({ path: ['loadBalancers', i], message: `${lbName(lb.data!)} does not balance IPv6${typeof v6 === 'string' ? ` (${v6})` : ' in lbbench yet'}; measure it in a scenario with family [4]` });
-    }
+    const why = lb.success ? ipv6Refusal(lb.data, lbName(lb.data)) : undefined;
+    if (why) findings.push({ path: ['loadBalancers', i], message: `${why}; measure it in a scenario with family [4]` });
   });
   const gen = loadDrivers[load.data.generator].ipv6;
   if (gen !== true) findings.push({ path: ['load', 'generator'], message: `${load.data.generator} does not load an IPv6 VIP${typeof gen === 'string' ? ` (${gen})` : ' in lbbench yet'}; use wrk, connect, traffic, iperf3, trafgen, mconnect or ctraffic with family 6` });
