@@ -17,8 +17,9 @@ export async function takeLinkDown(host: Host, dev: string): Promise<() => Promi
   await host.exec(['ip', 'link', 'set', dev, 'down']);
   return async () => {
     await host.exec(['ip', 'link', 'set', dev, 'up']);
-    // The family of each line comes from its addresses ("default" alone would mean IPv4).
-    const lines = [...v4.map((r) => `route replace ${r}`), ...v6.map((r) => `-6 route replace ${r}`)];
-    for (const l of lines) await host.exec(['ip', ...l.split(' ')]);
+    // One batch per family: a batch line cannot name its family, and "default" alone means IPv4.
+    for (const [ip, routes] of [[['ip'], v4], [['ip', '-6'], v6]] as const) {
+      if (routes.length) await host.exec([...ip, '-b', '-'], { input: routes.map((r) => `route replace ${r}`).join('\n') + '\n' });
+    }
   };
 }
