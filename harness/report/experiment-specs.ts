@@ -3,7 +3,7 @@
 import type { TopLevelSpec } from 'vega-lite';
 import type { PointResult, RunResult } from '../results/types.ts';
 import { mean, median } from '../stats/descriptive.ts';
-import { colorEnc, eventMarkLayers, metricsOf, RATE_TITLE, rateOf, rateUnit, SCHEMA, seriesLabeler, timelineReps, WIDTH, type Chart } from './specs.ts';
+import { colorEnc, eventMarkLayers, measureRowsSpec, metricsOf, RATE_TITLE, rateOf, rateUnit, SCHEMA, seriesLabeler, timelineReps, WIDTH, type Chart } from './specs.ts';
 import { probeSuccess } from '../load/flood.ts';
 
 export type ExperimentChartId = 'lb-nodes' | 'overlay' | 'flood' | 'failover' | 'family';
@@ -249,15 +249,13 @@ export function floodSpec(result: RunResult): TopLevelSpec | null {
   const values = floodData(result).filter((d) => Number.isFinite(d.value));
   if (!values.length) return null;
   const series = [...new Set(values.map((d) => d.series))];
-  return {
-    $schema: SCHEMA,
-    title: { text: 'Service under a flood', subtitle: 'the probe (the scenario\'s load) beside a background flood at the VIP; median over repetitions' },
-    data: { values },
-    facet: { row: { field: 'measure', type: 'nominal', title: null, sort: [...FLOOD_MEASURES], header: { labelAngle: 0, labelAlign: 'left' } } },
-    resolve: { scale: { y: 'independent' } },
+  return measureRowsSpec({
+    title: 'Service under a flood',
+    subtitle: 'the probe (the scenario\'s load) beside a background flood at the VIP; median over repetitions',
+    values,
+    measures: FLOOD_MEASURES,
+    height: 130,
     spec: {
-      width: WIDTH,
-      height: 130,
       mark: { type: 'line', point: true, strokeWidth: 2 },
       encoding: {
         x: { field: 'floodPps', type: 'quantitative', title: 'Flood (packets/s, as set)', axis: { format: '~s' } },
@@ -265,7 +263,7 @@ export function floodSpec(result: RunResult): TopLevelSpec | null {
         color: { ...colorEnc(result), scale: { domain: series } },
       },
     },
-  } as TopLevelSpec;
+  });
 }
 
 // ---------------------------------------------------------------- failover (fail-lb-node)
@@ -293,7 +291,9 @@ export function failoverData(result: RunResult): FailoverDatum[] {
     const reps = p.repetitions.filter((r) => r.events?.some((e) => e.action === 'fail-lb-node' && !e.error));
     if (!reps.length) continue;
     const evs = reps.map((r) => r.events!.find((e) => e.action === 'fail-lb-node' && !e.error)!);
-    const event = `${evs[0]!.target.join(',')} ${String((result.scenario as { events?: { action: string; how?: string }[] }).events?.find((e) => e.action === 'fail-lb-node')?.how ?? 'link-down')}`;
+    // Runs recorded before events carried `how` had it only in the scenario.
+    const how = evs[0]!.how ?? (result.scenario as { events?: { action: string; how?: string }[] }).events?.find((e) => e.action === 'fail-lb-node')?.how ?? 'link-down';
+    const event = `${evs[0]!.target.join(',')} ${how}`;
     const base = { series: label(p), event, repetitions: reps.length };
     const gaps = evs.filter((e) => e.interruption).map((e) => e.interruption!.ms);
     if (gaps.length) out.push({ ...base, measure: FAILOVER_MEASURES[0], value: median(gaps) });
@@ -308,22 +308,20 @@ export function failoverSpec(result: RunResult): TopLevelSpec | null {
   if (!values.length) return null;
   const series = [...new Set(values.map((d) => d.series))];
   const x = { field: 'series', type: 'nominal', title: null, sort: series, axis: { labelAngle: 0 } };
-  return {
-    $schema: SCHEMA,
-    title: { text: 'Failing an LB node', subtitle: 'median over repetitions; black ticks: the connections through the failed node (ideal loss)' },
-    data: { values: values.map((v) => ({ ...v, label: `${Math.round(v.value)}` })) },
-    facet: { row: { field: 'measure', type: 'nominal', title: null, sort: [...FAILOVER_MEASURES], header: { labelAngle: 0, labelAlign: 'left' } } },
-    resolve: { scale: { y: 'independent' } },
+  return measureRowsSpec({
+    title: 'Failing an LB node',
+    subtitle: 'median over repetitions; black ticks: the connections through the failed node (ideal loss)',
+    values: values.map((v) => ({ ...v, label: `${Math.round(v.value)}` })),
+    measures: FAILOVER_MEASURES,
+    height: 110,
     spec: {
-      width: WIDTH,
-      height: 110,
       layer: [
         { mark: { type: 'bar' }, encoding: { x, y: { field: 'value', type: 'quantitative', title: null }, color: { ...colorEnc(result), scale: { domain: series }, legend: null } } },
         { mark: { type: 'text', dy: -6, fontSize: 10 }, encoding: { x, y: { field: 'value', type: 'quantitative' }, text: { field: 'label' } } },
         { transform: [{ filter: 'isValid(datum.ideal)' }], mark: { type: 'tick', color: 'black', thickness: 2 }, encoding: { x, y: { field: 'ideal', type: 'quantitative' } } },
       ],
     },
-  } as TopLevelSpec;
+  });
 }
 
 export function experimentCharts(result: RunResult): (Chart & { id: ExperimentChartId })[] {

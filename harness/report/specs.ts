@@ -1027,18 +1027,28 @@ export function loadCpuData(result: RunResult): LoadCpuDatum[] {
   return out;
 }
 
+/** One row per `measure` (in this order) over a shared x, each row on a y scale of its own. */
+export function measureRowsSpec(o: { title: string; subtitle: string; values: object[]; measures: readonly string[]; height: number; spec: Record<string, unknown> }): TopLevelSpec {
+  return {
+    $schema: SCHEMA,
+    title: { text: o.title, subtitle: o.subtitle },
+    data: { values: o.values },
+    facet: { row: { field: 'measure', type: 'nominal', title: null, sort: [...o.measures], header: { labelAngle: 0, labelAlign: 'left' } } },
+    resolve: { scale: { y: 'independent' } },
+    spec: { width: WIDTH, height: o.height, ...o.spec },
+  } as TopLevelSpec;
+}
+
 export function loadCpuSpec(result: RunResult): TopLevelSpec | null {
   const values = loadCpuData(result);
   if (!values.some((v) => v.measure === LOAD_MEASURE)) return null;
-  return {
-    $schema: SCHEMA,
-    title: { text: 'Load and CPU over time', subtitle: 'first sampled repetition, each LB at its largest backend count; one point per sampler interval' },
-    data: { values },
-    facet: { row: { field: 'measure', type: 'nominal', title: null, sort: [LOAD_MEASURE, CPU_MEASURE], header: { labelAngle: 0, labelAlign: 'left' } } },
-    resolve: { scale: { y: 'independent' } },
+  return measureRowsSpec({
+    title: 'Load and CPU over time',
+    subtitle: 'first sampled repetition, each LB at its largest backend count; one point per sampler interval',
+    values,
+    measures: [LOAD_MEASURE, CPU_MEASURE],
+    height: 140,
     spec: {
-      width: WIDTH,
-      height: 140,
       mark: { type: 'line', point: true, strokeWidth: 2 },
       encoding: {
         x: { field: 't', type: 'quantitative', title: 'Seconds since sampling started' },
@@ -1046,7 +1056,7 @@ export function loadCpuSpec(result: RunResult): TopLevelSpec | null {
         color: colorEnc(result),
       },
     },
-  } as TopLevelSpec;
+  });
 }
 
 // ---------------------------------------------------------------- all charts

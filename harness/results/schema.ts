@@ -73,6 +73,7 @@ const Repetition = z.looseObject({
         scheduledAt: num.nonnegative(),
         action: z.string(),
         target: z.array(z.string()),
+        how: z.enum(['link-down', 'kill']).optional(),
         tookMs: num.nonnegative(),
         inLb: z.int().nonnegative().optional(),
         updateMs: num.nonnegative().optional(),

@@ -135,6 +135,8 @@ export interface EventResult {
   /** Backend names acted on (empty for restart-lb). */
   target: string[];
   weights?: Record<string, number>;
+  /** fail-lb-node: how the node was failed. */
+  how?: 'link-down' | 'kill';
   /** How long applying the change took (ms). */
   tookMs: number;
   /** Backends (for ECMP: LB nodes) in the LB once the event was applied. */

@@ -328,6 +328,7 @@ export function placeEvents(
     action: h.spec.action,
     target: h.target,
     ...(h.spec.action === 'set-weights' ? { weights: h.spec.weights } : {}),
+    ...(h.spec.action === 'fail-lb-node' ? { how: h.spec.how } : {}),
     tookMs: h.tookMs,
     inLb: h.inLb,
     ...(h.updateMs !== undefined ? { updateMs: h.updateMs } : {}),

@@ -90,4 +90,9 @@ test('the recorded run: outage, failures and loss per LB, and the chart', () => 
   assert.ok(get('ecmp-static', 'connections lost (%)').ideal! < 50);
   assert.ok(failoverSpec(run));
   assert.ok(charts(run).some((c) => c.id === 'failover'));
+  // An event that records how it failed the node is labelled by that, not by the scenario text.
+  const killed = structuredClone(run);
+  for (const p of killed.points) for (const r of p.repetitions) for (const e of r.events ?? []) if (e.action === 'fail-lb-node') e.how = 'kill';
+  assert.deepEqual(resultProblems(killed), []);
+  assert.equal(failoverData(killed).find((d) => d.series === 'vrrp')!.event, 'lb0 kill');
 });
