@@ -6,15 +6,13 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { resultProblems } from '../../harness/results/schema.ts';
 import { familyData } from '../../harness/report/experiment-specs.ts';
-import { missingCapability, namespacesWithPrefix, runScenarioCli } from './helpers.ts';
+import { missingCapability, runScenarioOk } from './helpers.ts';
 
 const skip = missingCapability(['ip', 'nginx', 'wrk', 'haproxy', 'iptables', 'ip6tables', 'nft', 'node', 'gcc', 'bird']);
 
 test('family [4, 6]: router, DNATs, proxies and the connect tester over both families, IPv6 carried as IPv6', { skip, timeout: 300_000 }, async () => {
-  const before = namespacesWithPrefix('lbb-');
-  const r = await runScenarioCli([
+  const r = await runScenarioOk([
     'name: dual-stack-e2e',
     'topology: {kind: netns}',
     'loadBalancers: [{kind: router}, {kind: iptables-dnat}, {kind: nftables, algorithm: hash}, {kind: nginx, mode: l4}, {kind: haproxy, mode: http}, {kind: ecmp}, {kind: ecmp, name: ecmp-bgp, mode: bgp}, {kind: nfqueue}]',
@@ -22,9 +20,6 @@ test('family [4, 6]: router, DNATs, proxies and the connect tester over both fam
     'load: {generator: connect, connections: 4, duration: 2s, warmup: 0.5s, timeout: 1s, sourceAddresses: 20}',
     'repetitions: 1',
   ]);
-  assert.equal(r.code, 0, r.out);
-  assert.deepEqual(resultProblems(r.raw), []);
-  assert.deepEqual(namespacesWithPrefix('lbb-'), before);
   const points = r.result!.points;
   assert.equal(points.length, 16);
   for (const p of points) {
@@ -55,7 +50,7 @@ test('family [4, 6]: router, DNATs, proxies and the connect tester over both fam
 });
 
 test('iperf3 over IPv6: a TCP stream through an ip6 DNAT to the backend, redirected there by ip6tables', { skip: missingCapability(['ip', 'nft', 'ip6tables', 'iperf3']), timeout: 120_000 }, async () => {
-  const r = await runScenarioCli([
+  const r = await runScenarioOk([
     'name: dual-stack-iperf3',
     'topology: {kind: netns}',
     'loadBalancers: [{kind: nftables}]',
@@ -63,14 +58,13 @@ test('iperf3 over IPv6: a TCP stream through an ip6 DNAT to the backend, redirec
     'load: {generator: iperf3, duration: 2s, warmup: 0.5s, connections: 1}',
     'repetitions: 1',
   ]);
-  assert.equal(r.code, 0, r.out);
   const rep = r.result!.points[0]!.repetitions[0]!;
   assert.ok((rep.metrics as { stream: { bitsPerSec: number } }).stream.bitsPerSec > 1e8, JSON.stringify(rep.metrics));
   assert.equal(rep.raw.argv[rep.raw.argv.lastIndexOf('-c') + 1], '2001:2:0:100::1', 'the client connected to the IPv6 VIP');
 });
 
 test('trafgen over IPv6: 74-byte SYNs with a hop limit, through an ip6 DNAT and ECMP, counted at ip6tables sinks', { skip: missingCapability(['ip', 'nft', 'ip6tables', 'trafgen']), timeout: 120_000 }, async () => {
-  const r = await runScenarioCli([
+  const r = await runScenarioOk([
     'name: dual-stack-trafgen',
     'topology: {kind: netns}',
     'loadBalancers: [{kind: nftables, algorithm: hash}, {kind: ecmp}]',
@@ -78,7 +72,6 @@ test('trafgen over IPv6: 74-byte SYNs with a hop limit, through an ip6 DNAT and 
     'load: {generator: trafgen, duration: 2s, warmup: 0.5s}',
     'repetitions: 1',
   ]);
-  assert.equal(r.code, 0, r.out);
   for (const p of r.result!.points) {
     assert.equal(p.error, undefined, `${p.id}: ${p.error}`);
     const m = p.repetitions[0]!.metrics as unknown as { packets: { frameBytes: number; lossFraction: number; received: number }; perBackend: Record<string, number> };

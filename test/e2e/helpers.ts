@@ -1,10 +1,23 @@
+import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
+import { rmSync } from 'node:fs';
 import { mkdtemp, readFile, readdir, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { main } from '../../harness/cli.ts';
 import { readResult } from '../../harness/results/reader.ts';
 import type { RunResult } from '../../harness/results/types.ts';
+import { resultProblems } from '../../harness/results/schema.ts';
+
+/**
+ * Work directories of this test file's runs: removed when it exits with every test passed, kept
+ * for a look when one failed (or with LBB_KEEP_E2E=1).
+ */
+const workDirs: string[] = [];
+process.once('exit', (code) => {
+  if (code !== 0 || process.env.LBB_KEEP_E2E) return;
+  for (const d of workDirs) rmSync(d, { recursive: true, force: true });
+});
 
 /**
  * Why an e2e test cannot run here, or undefined when it can. Tests skip with this reason (visible
@@ -52,6 +65,7 @@ export function processesMentioning(needle: string): number[] {
  */
 export async function runScenarioCli(lines: string[], extraArgs: string[] = []): Promise<{ code: number; out: string; work: string; dir?: string; raw?: any; result?: RunResult }> {
   const work = await mkdtemp(join(tmpdir(), 'lbb-e2e-'));
+  workDirs.push(work);
   await writeFile(join(work, 's.yaml'), lines.join('\n') + '\n');
   const out: string[] = [];
   const code = await main(['run', join(work, 's.yaml'), '--out', join(work, 'results'), '--reports', join(work, 'reports'), ...extraArgs], {
@@ -62,4 +76,18 @@ export async function runScenarioCli(lines: string[], extraArgs: string[] = []):
   if (!runs.length) return { code, out: out.join('\n'), work };
   const dir = join(work, 'results', runs[0]!);
   return { code, out: out.join('\n'), work, dir, raw: JSON.parse(await readFile(join(dir, 'result.json'), 'utf8')), result: await readResult(dir) };
+}
+
+/**
+ * runScenarioCli for a run that must succeed: exit 0, a result.json that meets the result contract,
+ * and no namespace of the run left behind.
+ */
+export async function runScenarioOk(lines: string[], extraArgs: string[] = []): Promise<{ out: string; work: string; dir: string; raw: any; result: RunResult }> {
+  const before = namespacesWithPrefix('lbb-');
+  const r = await runScenarioCli(lines, extraArgs);
+  assert.equal(r.code, 0, r.out);
+  assert.ok(r.dir && r.result, `a result was written:\n${r.out}`);
+  assert.deepEqual(resultProblems(r.raw), [], 'the result meets its contract');
+  assert.deepEqual(namespacesWithPrefix('lbb-'), before, 'every namespace of the run removed');
+  return { out: r.out, work: r.work, dir: r.dir, raw: r.raw, result: r.result };
 }

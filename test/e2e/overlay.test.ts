@@ -6,16 +6,14 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { resultProblems } from '../../harness/results/schema.ts';
 import { overlayData } from '../../harness/report/experiment-specs.ts';
 import { mean } from '../../harness/stats/descriptive.ts';
-import { missingCapability, namespacesWithPrefix, runScenarioCli } from './helpers.ts';
+import { missingCapability, runScenarioOk } from './helpers.ts';
 
 const skip = missingCapability(['ip', 'bridge', 'nginx', 'wrk', 'nft']);
 
 test('sweep overlay [none, vxlan]: two topologies, VXLAN encapsulation on the wire, MTU recorded, one chart', { skip, timeout: 300_000 }, async () => {
-  const before = namespacesWithPrefix('lbb-');
-  const r = await runScenarioCli([
+  const r = await runScenarioOk([
     'name: overlay-e2e',
     'topology: {kind: netns}',
     'loadBalancers: [{kind: nftables}, {kind: nginx, mode: l7}]',
@@ -23,9 +21,6 @@ test('sweep overlay [none, vxlan]: two topologies, VXLAN encapsulation on the wi
     'load: {generator: wrk, duration: 2s, warmup: 0.5s, connections: 8}',
     'repetitions: 1',
   ]);
-  assert.equal(r.code, 0, r.out);
-  assert.deepEqual(resultProblems(r.raw), []);
-  assert.deepEqual(namespacesWithPrefix('lbb-'), before, 'both topologies removed');
   // Built once per overlay, the first gone before the second.
   assert.equal(r.out.match(/^topology lbb-\w+-\*: /gm)?.length, 2, r.out);
   assert.ok(r.out.indexOf('teardown: topology (overlay none)') < r.out.indexOf('VXLAN VNI'), r.out);
