@@ -15,6 +15,7 @@ import { PreflightError, ProvisionError } from '../errors.ts';
 import { Teardown } from '../teardown.ts';
 import { requireTools, toolVersion } from './preflight.ts';
 import { addVipToBackends, releaseVipFromLbNode } from './vip.ts';
+import { familyOf } from './family.ts';
 import { maglevTable, MAGLEV_EMPTY } from '../datapath/xdp/maglev.ts';
 import { WORK_ROOT } from '../topology/leftovers.ts';
 
@@ -56,6 +57,20 @@ export function ipv4Bytes(ip: string): Uint8Array {
   return Uint8Array.from(parts);
 }
 
+/** The 16 bytes of an IPv6 address in network order ("::" expanded; no embedded IPv4 form). */
+export function ipv6Bytes(ip: string): Uint8Array {
+  const bad = () => new RangeError(`not an IPv6 address: ${ip}`);
+  const halves = ip.split('::');
+  if (halves.length > 2) throw bad();
+  const groups = (h: string) => (h === '' ? [] : h.split(':'));
+  const head = groups(halves[0]!);
+  const tail = halves.length === 2 ? groups(halves[1]!) : [];
+  const fill = 8 - head.length - tail.length;
+  if ((halves.length === 2 ? fill < 1 : fill !== 0) || ![...head, ...tail].every((g) => /^[0-9a-f]{1,4}$/i.test(g))) throw bad();
+  const words = [...head, ...new Array<string>(halves.length === 2 ? fill : 0).fill('0'), ...tail].map((g) => parseInt(g, 16));
+  return Uint8Array.from(words.flatMap((w) => [w >> 8, w & 0xff]));
+}
+
 export function macBytes(mac: string): Uint8Array {
   const parts = mac.split(':');
   if (parts.length !== 6 || parts.some((p) => !/^[0-9a-f]{2}$/i.test(p))) throw new RangeError(`not a MAC address: ${mac}`);
@@ -79,7 +94,7 @@ const PROTO = { tcp: 6, udp: 17, any: 0 } as const;
 
 /** Byte offsets of the structs in lbbench_xdp.c (the unit test compares them with the object's BTF). */
 export const LAYOUT = {
-  lbb_config: { size: 24, fields: { vip: 0, port: 4, proto: 6, egress_ifindex: 8, egress_mac: 12, table_size: 20 } },
+  lbb_config: { size: 40, fields: { vip: 0, port: 4, proto: 6, egress_ifindex: 8, egress_mac: 12, table_size: 20, vip6: 24 } },
   lbb_backend: { size: 12, fields: { mac: 0, valid: 6, ip: 8 } },
   lbb_counter: { size: 16, fields: { packets: 0, bytes: 8 } },
 } as const;
@@ -88,7 +103,9 @@ export function configValue(c: XdpConfig): Uint8Array {
   const { size, fields: f } = LAYOUT.lbb_config;
   const b = new Uint8Array(size);
   const v = new DataView(b.buffer);
-  b.set(ipv4Bytes(c.vip), f.vip);
+  // One family per deployment: the other VIP stays zero, and the program passes that family.
+  if (familyOf(c.vip) === 6) b.set(ipv6Bytes(c.vip), f.vip6);
+  else b.set(ipv4Bytes(c.vip), f.vip);
   v.setUint16(f.port, c.port, false);
   b[f.proto] = PROTO[c.proto];
   v.setUint32(f.egress_ifindex, c.egressIfindex, true);
@@ -103,7 +120,8 @@ export function backendValue(mac: string, ip: string): Uint8Array {
   const b = new Uint8Array(size);
   b.set(macBytes(mac), f.mac);
   b[f.valid] = 1;
-  b.set(ipv4Bytes(ip), f.ip);
+  // Only for dumps, and IPv4-sized: an IPv6 backend is found by its slot and MAC.
+  if (familyOf(ip) === 4) b.set(ipv4Bytes(ip), f.ip);
   return b;
 }
 
@@ -160,13 +178,20 @@ export function jhash3words(a: number, b: number, c: number, initval: number): n
 
 const le32 = (bytes: ArrayLike<number>) => ((bytes[0]! | (bytes[1]! << 8) | (bytes[2]! << 16) | (bytes[3]! << 24)) >>> 0);
 
+/** An address as the program's hash word: IPv4 as loaded from the packet, IPv6 its four words XORed (fold6). */
+function addressWord(ip: string): number {
+  if (familyOf(ip) === 4) return le32(ipv4Bytes(ip));
+  const b = ipv6Bytes(ip);
+  return [0, 4, 8, 12].reduce((x, i) => (x ^ le32(b.subarray(i, i + 4))) >>> 0, 0);
+}
+
 /**
  * The table index the program picks for an unfragmented flow. The program reads addresses and the
  * port pair as little-endian words straight from the packet; so does this.
  */
 export function flowIndex(f: { src: string; dst: string; proto: 'tcp' | 'udp'; sport: number; dport: number }, tableSize: number): number {
   const ports = le32([f.sport >> 8, f.sport & 0xff, f.dport >> 8, f.dport & 0xff]);
-  return jhash3words(le32(ipv4Bytes(f.src)), le32(ipv4Bytes(f.dst)), ports, PROTO[f.proto]) % tableSize;
+  return jhash3words(addressWord(f.src), addressWord(f.dst), ports, PROTO[f.proto]) % tableSize;
 }
 
 /** `ethtool -S` output as name → value. */
@@ -378,7 +403,8 @@ export const xdp: LbDriver<Spec> = {
 
   // The program's config matches TCP, UDP or both on the VIP's port.
   udp: () => true,
-  ipv6: 'its BPF program parses IPv4 only (IPv6 frames go to the kernel untouched) and keeps the VIP and backends as 32-bit addresses',
+  // One VIP of either family per deployment (the config holds both slots, one left zero).
+  ipv6: true,
   async apply(ctx) {
     const lb = ctx.topo.lb;
     const { vip } = ctx.topo;

@@ -15,13 +15,13 @@ test('family [4, 6]: router, DNATs, proxies and the connect tester over both fam
   const r = await runScenarioOk([
     'name: dual-stack-e2e',
     'topology: {kind: netns}',
-    'loadBalancers: [{kind: router}, {kind: iptables-dnat}, {kind: nftables, algorithm: hash}, {kind: nginx, mode: l4}, {kind: haproxy, mode: http}, {kind: ecmp}, {kind: ecmp, name: ecmp-bgp, mode: bgp}, {kind: nfqueue}]',
+    'loadBalancers: [{kind: router}, {kind: iptables-dnat}, {kind: nftables, algorithm: hash}, {kind: nginx, mode: l4}, {kind: haproxy, mode: http}, {kind: ecmp}, {kind: ecmp, name: ecmp-bgp, mode: bgp}, {kind: nfqueue}, {kind: xdp}]',
     'sweep: {backends: [2], family: [4, 6]}',
     'load: {generator: connect, connections: 4, duration: 2s, warmup: 0.5s, timeout: 1s, sourceAddresses: 20}',
     'repetitions: 1',
   ]);
   const points = r.result!.points;
-  assert.equal(points.length, 16);
+  assert.equal(points.length, 18);
   for (const p of points) {
     assert.equal(p.error, undefined, `${p.id}: ${p.error}`);
     const rep = p.repetitions[0]!;

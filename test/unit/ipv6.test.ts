@@ -20,6 +20,7 @@ import { PLAN6 } from '../../harness/topology/address-plan.ts';
 import { HaproxySpec, NginxSpec } from '../../harness/scenario/schema.ts';
 import { parseScenarioText } from '../../harness/scenario/load.ts';
 import { plan } from '../../harness/scenario/plan.ts';
+import { lbDrivers } from '../../harness/lb/index.ts';
 import { scenarioProblems, yaml } from './helpers/scenario-problems.ts';
 
 const noHost = new Proxy({}, { get: () => () => assert.fail('pure builder used the host') }) as Host;
@@ -82,9 +83,9 @@ test('sweep.family is an axis of every point, named in its id', async () => {
   assert.deepEqual(plan(s).map((p) => [p.id, p.params.family]), [['nftables/backends=2,family=4', 4], ['nftables/backends=2,family=6', 6]]);
 });
 
-test('family 6: LBs and generators without IPv6 are named with why, and so are the IPv4-only pieces', async () => {
+test('family 6: every LB driver declares IPv6; generators without it are named with why', async () => {
+  for (const d of Object.values(lbDrivers)) assert.ok(d.ipv6 === true || typeof d.ipv6 === 'function', `${d.kind} says whether it balances IPv6`);
   assert.deepEqual(await scenarioProblems(yaml('name: t', 'loadBalancers: [{kind: nftables}, {kind: xdp}, {kind: ecmp, mode: bgp}, {kind: ecmp}, {kind: vrrp}, {kind: ipvs, mode: tun}]', 'sweep: {family: [4, 6]}', 'load: {generator: moongen, moongen: {txDev: 0, rxDev: 1}}')), [
-    's.yaml:2:35: loadBalancers[1]: xdp does not balance IPv6 (its BPF program parses IPv4 only (IPv6 frames go to the kernel untouched) and keeps the VIP and backends as 32-bit addresses); measure it in a scenario with family [4]',
     's.yaml:4:19: load.generator: MoonGen drives DPDK-bound physical NICs, which a netns topology does not have; use generator: trafgen here, and moongen on a baremetal topology whose client has two DPDK ports',
     "s.yaml:4:19: load.generator: moongen does not load an IPv6 VIP (MoonGen's l3-load-latency example builds IPv4 packets); use wrk, connect, traffic, iperf3, trafgen, mconnect or ctraffic with family 6",
   ]);

@@ -21,6 +21,7 @@ import {
   flowIndex,
   hexArgs,
   inNetns,
+  ipv6Bytes,
   jhash3words,
   loadallArgv,
   macBytes,
@@ -118,9 +119,19 @@ test('map keys and values are the C structs, byte for byte', () => {
     hexArgs(
       configValue({ vip: '198.18.100.1', port: 80, proto: 'tcp', egressIfindex: 3, egressMac: '96:17:8a:51:f9:1c', tableSize: 997 }),
     ).join(' '),
-    // vip (network order) | port (network order) | proto | pad | ifindex LE | mac | pad | table size LE
-    'c6 12 64 01 00 50 06 00 03 00 00 00 96 17 8a 51 f9 1c 00 00 e5 03 00 00',
+    // vip (network order) | port (network order) | proto | pad | ifindex LE | mac | pad | table size LE | vip6 (zero: IPv6 passes)
+    'c6 12 64 01 00 50 06 00 03 00 00 00 96 17 8a 51 f9 1c 00 00 e5 03 00 00' + ' 00'.repeat(16),
   );
+  assert.equal(
+    hexArgs(configValue({ vip: '2001:2:0:100::1', port: 80, proto: 'tcp', egressIfindex: 3, egressMac: '96:17:8a:51:f9:1c', tableSize: 997 })).join(' '),
+    // an IPv6 deployment: the IPv4 VIP zero (IPv4 passes), vip6 in network order
+    '00 00 00 00 00 50 06 00 03 00 00 00 96 17 8a 51 f9 1c 00 00 e5 03 00 00 20 01 00 02 00 00 01 00 00 00 00 00 00 00 00 01',
+  );
+  assert.deepEqual(hexArgs(ipv6Bytes('2001:2::2')).join(''), '20010002000000000000000000000002');
+  assert.deepEqual(hexArgs(ipv6Bytes('fe80::1:2')).join(''), 'fe800000000000000000000000010002');
+  assert.deepEqual(hexArgs(ipv6Bytes('1:2:3:4:5:6:7:8')).join(''), '00010002000300040005000600070008');
+  for (const bad of ['1::2::3', '1:2:3', '12345::', '1:2:3:4:5:6:7:8::', 'g::1']) assert.throws(() => ipv6Bytes(bad), /IPv6/, bad);
+  assert.equal(hexArgs(backendValue('42:9c:f2:95:27:b3', '2001:2:0:1::11')).join(' '), '42 9c f2 95 27 b3 01 00 00 00 00 00', 'an IPv6 backend: no dump address');
   assert.equal(configValue({ vip: '1.2.3.4', port: 8080, proto: 'any', egressIfindex: 0x01020304, egressMac: '00:00:00:00:00:01', tableSize: 1_000_003 })[6], 0);
   assert.equal(
     hexArgs(backendValue('42:9C:f2:95:27:b3', '198.18.1.11')).join(' '),
@@ -187,6 +198,12 @@ test('flow hash is the kernel jhash_3words over the packet words', () => {
   assert.equal(jhash3words(1, 2, 3, 4), 2164462655);
   assert.equal(jhash3words(0xffffffff, 0x80000000, 0x12345678, 6), 2710828503);
   assert.equal(flowIndex({ src: '198.18.128.7', dst: '198.18.100.1', proto: 'tcp', sport: 40000, dport: 80 }, 997), 918);
+  // IPv6: each address folded to one word by XOR of its four (as loaded little-endian).
+  const fold = (b: Uint8Array) => [0, 4, 8, 12].reduce((x, i) => (x ^ (b[i]! | (b[i + 1]! << 8) | (b[i + 2]! << 16) | (b[i + 3]! << 24))) >>> 0, 0);
+  assert.equal(
+    flowIndex({ src: '2001:2:0:80::7', dst: '2001:2:0:100::1', proto: 'tcp', sport: 40000, dport: 80 }, 997),
+    jhash3words(fold(ipv6Bytes('2001:2:0:80::7')), fold(ipv6Bytes('2001:2:0:100::1')), (0x9c | (0x40 << 8) | (0x00 << 16) | (0x50 << 24)) >>> 0, 6) % 997,
+  );
 });
 
 // --- the BPF object ------------------------------------------------------------------------------
@@ -337,6 +354,43 @@ describe('compiled program', { skip: noClang }, () => {
         assert.equal(r.retval, XDP.PASS, `packet ${i}`);
         assert.ok(r.out.equals(pkts[i]!), `packet ${i} unchanged`);
       });
+    });
+
+    const ip6 = (s: string) => [...ipv6Bytes(s)];
+    const VIP6 = '2001:2:0:100::1';
+    function ipv6(o: { dst?: string; src?: string; next?: number; sport?: number; dport?: number; cut?: number }): Buffer {
+      const eth = [...macBytes(LB_MAC), ...macBytes(CLIENT_MAC), 0x86, 0xdd];
+      const l4 = [o.sport ?? 40000, o.dport ?? 80].flatMap((p) => [p >> 8, p & 0xff]);
+      const hdr = [0x60, 0, 0, 0, 0, 20, o.next ?? 6, 64, ...ip6(o.src ?? '2001:2:0:80::7'), ...ip6(o.dst ?? VIP6)];
+      const pkt = Buffer.from([...eth, ...hdr, ...l4, ...new Array(16).fill(0)]);
+      return o.cut ? pkt.subarray(0, o.cut) : pkt;
+    }
+
+    test('IPv6: with an IPv6 VIP configured its flows go to the maglev-chosen backend, the rest (IPv4 now) passes', () => {
+      const config = (vip: string) => bpftool(mapUpdateArgs(map('config'), u32le(0), configValue({ vip, port: 80, proto: 'tcp', egressIfindex: 1, egressMac: EGRESS_MAC, tableSize: TABLE })));
+      config(VIP6);
+      try {
+        const flows = Array.from({ length: 60 }, (_, i) => ({ src: `2001:2:0:80::${(1 + (i % 7)).toString(16)}`, sport: 30000 + i * 17 }));
+        const hit = [0, 0, 0];
+        run(flows.map((f) => ipv6({ src: f.src, sport: f.sport }))).forEach((r, i) => {
+          const f = flows[i]!;
+          const slot = slots[flowIndex({ src: f.src, dst: VIP6, proto: 'tcp', sport: f.sport, dport: 80 }, TABLE)]!;
+          hit[slot]!++;
+          assert.equal(r.retval, XDP.REDIRECT, `flow ${i}`);
+          assert.deepEqual([...r.out.subarray(0, 6)], [...macBytes(MACS[slot]!)], `flow ${i} goes to be${slot}`);
+          assert.ok(r.out.subarray(12).equals(ipv6({ src: f.src, sport: f.sport }).subarray(12)), 'IPv6 header and payload untouched');
+        });
+        assert.ok(hit.every((n) => n > 5), `IPv6 flows spread over the backends: ${hit}`);
+        // Hop-by-hop (0) and fragment (44) headers, ICMPv6 (58: neighbour discovery), another port
+        // or address, a cut header, and IPv4 to the old VIP: all the kernel's.
+        const pass = [ipv6({ next: 0 }), ipv6({ next: 44 }), ipv6({ next: 58 }), ipv6({ dport: 81 }), ipv6({ dst: '2001:2:0:100::2' }), ipv6({ cut: 14 + 40 + 2 }), ipv6({ cut: 14 + 39 }), ipv4({})];
+        run(pass).forEach((r, i) => {
+          assert.equal(r.retval, XDP.PASS, `packet ${i}`);
+          assert.ok(r.out.equals(pass[i]!), `packet ${i} unchanged`);
+        });
+      } finally {
+        config(VIP);
+      }
     });
 
     test('fragments of one datagram stay together (addresses-only hash)', () => {

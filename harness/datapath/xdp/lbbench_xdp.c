@@ -8,8 +8,10 @@
 // a flow follows its table entry, so a flow whose entry moves on a backend change moves too
 // (maglev keeps that set small).
 //
-// IPv4 only. IPv6 and everything that is not TCP/UDP to VIP:port (ARP above all: the client has
-// to resolve its gateway through this very interface) is passed to the kernel untouched.
+// IPv4 or IPv6, whichever VIP user space configured. Everything that is not TCP/UDP to VIP:port
+// (ARP and neighbour discovery above all: the client has to resolve its gateway through this very
+// interface; IPv6 packets with extension headers, fragments among them) is passed to the kernel
+// untouched.
 //
 // User space (harness/lb/xdp.ts) owns the layout below: keep LBB_* constants and the structs in
 // step with it (test/unit/xdp.test.ts checks the constants and runs packets through this program).
@@ -17,6 +19,7 @@
 #include <linux/if_ether.h>
 #include <linux/in.h>
 #include <linux/ip.h>
+#include <linux/ipv6.h>
 #include <bpf/bpf_endian.h>
 #include <bpf/bpf_helpers.h>
 
@@ -42,13 +45,14 @@ struct lbb_config {
 	__u8 egress_mac[ETH_ALEN];
 	__u16 pad1;
 	__u32 table_size; // entries of lbb_table in use; a prime ≤ LBB_TABLE_MAX
+	__be32 vip6[4]; // the IPv6 VIP; all zero: not configured, pass IPv6
 };
 
 struct lbb_backend {
 	__u8 mac[ETH_ALEN];
 	__u8 valid;
 	__u8 pad;
-	__be32 ip; // for bpftool dumps only; DSR never rewrites the IP header
+	__be32 ip; // IPv4, for bpftool dumps only; DSR never rewrites the IP header
 };
 
 struct lbb_counter {
@@ -122,6 +126,12 @@ static __always_inline int drop(__u32 reason)
 	return XDP_DROP;
 }
 
+// An IPv6 address as one hash word: maglev needs a stable spread, not the whole address.
+static __always_inline __u32 fold6(const struct in6_addr *a)
+{
+	return a->in6_u.u6_addr32[0] ^ a->in6_u.u6_addr32[1] ^ a->in6_u.u6_addr32[2] ^ a->in6_u.u6_addr32[3];
+}
+
 SEC("xdp")
 int lbb_xdp(struct xdp_md *ctx)
 {
@@ -130,40 +140,74 @@ int lbb_xdp(struct xdp_md *ctx)
 	struct ethhdr *eth = data;
 	__u32 zero = 0;
 
-	if ((void *)(eth + 1) > end || eth->h_proto != bpf_htons(ETH_P_IP))
+	if ((void *)(eth + 1) > end)
 		return XDP_PASS;
-	struct iphdr *iph = (void *)(eth + 1);
-	if ((void *)(iph + 1) > end || iph->ihl < 5)
-		return XDP_PASS;
-
 	struct lbb_config *cfg = bpf_map_lookup_elem(&lbb_config, &zero);
-	if (!cfg || !cfg->vip || iph->daddr != cfg->vip)
-		return XDP_PASS;
-	if (iph->protocol != IPPROTO_TCP && iph->protocol != IPPROTO_UDP)
-		return XDP_PASS;
-	if (cfg->proto && iph->protocol != cfg->proto)
+	if (!cfg)
 		return XDP_PASS;
 
-	// Ports are the first 4 bytes of both TCP and UDP. Non-first fragments carry no ports, so
-	// every fragment of a datagram hashes on addresses alone to stay on one backend; only the
-	// first fragment can be checked against the port.
-	__u32 ports = 0;
-	__u16 frag = bpf_ntohs(iph->frag_off);
-	int fragmented = frag & 0x3fff; // MF or a fragment offset
-	if (!(frag & 0x1fff)) {
-		__u8 *l4 = (__u8 *)iph + iph->ihl * 4;
+	// The flow as hash words: source, destination, ports, protocol.
+	__u32 src, dst, ports = 0;
+	__u8 proto;
+	if (eth->h_proto == bpf_htons(ETH_P_IP)) {
+		struct iphdr *iph = (void *)(eth + 1);
+		if ((void *)(iph + 1) > end || iph->ihl < 5)
+			return XDP_PASS;
+		if (!cfg->vip || iph->daddr != cfg->vip)
+			return XDP_PASS;
+		proto = iph->protocol;
+		if (proto != IPPROTO_TCP && proto != IPPROTO_UDP)
+			return XDP_PASS;
+		if (cfg->proto && proto != cfg->proto)
+			return XDP_PASS;
+
+		// Ports are the first 4 bytes of both TCP and UDP. Non-first fragments carry no ports,
+		// so every fragment of a datagram hashes on addresses alone to stay on one backend; only
+		// the first fragment can be checked against the port.
+		__u16 frag = bpf_ntohs(iph->frag_off);
+		int fragmented = frag & 0x3fff; // MF or a fragment offset
+		if (!(frag & 0x1fff)) {
+			__u8 *l4 = (__u8 *)iph + iph->ihl * 4;
+			if ((void *)(l4 + 4) > end)
+				return XDP_PASS;
+			if (*(__be16 *)(l4 + 2) != cfg->port)
+				return XDP_PASS;
+			if (!fragmented)
+				ports = *(__u32 *)l4;
+		}
+		src = iph->saddr;
+		dst = iph->daddr;
+	} else if (eth->h_proto == bpf_htons(ETH_P_IPV6)) {
+		struct ipv6hdr *ip6 = (void *)(eth + 1);
+		if ((void *)(ip6 + 1) > end)
+			return XDP_PASS;
+		const __be32 *d = ip6->daddr.in6_u.u6_addr32;
+		if (!(cfg->vip6[0] | cfg->vip6[1] | cfg->vip6[2] | cfg->vip6[3]))
+			return XDP_PASS;
+		if (d[0] != cfg->vip6[0] || d[1] != cfg->vip6[1] || d[2] != cfg->vip6[2] || d[3] != cfg->vip6[3])
+			return XDP_PASS;
+		// TCP or UDP right after the fixed header; extension headers (fragments too) go to the kernel.
+		proto = ip6->nexthdr;
+		if (proto != IPPROTO_TCP && proto != IPPROTO_UDP)
+			return XDP_PASS;
+		if (cfg->proto && proto != cfg->proto)
+			return XDP_PASS;
+		__u8 *l4 = (__u8 *)(ip6 + 1);
 		if ((void *)(l4 + 4) > end)
 			return XDP_PASS;
 		if (*(__be16 *)(l4 + 2) != cfg->port)
 			return XDP_PASS;
-		if (!fragmented)
-			ports = *(__u32 *)l4;
+		ports = *(__u32 *)l4;
+		src = fold6(&ip6->saddr);
+		dst = fold6(&ip6->daddr);
+	} else {
+		return XDP_PASS;
 	}
 
 	__u32 size = cfg->table_size;
 	if (!size || size > LBB_TABLE_MAX)
 		return drop(LBB_DROP_NO_BACKEND);
-	__u32 idx = jhash_3words(iph->saddr, iph->daddr, ports, iph->protocol) % size;
+	__u32 idx = jhash_3words(src, dst, ports, proto) % size;
 	__u32 *slot = bpf_map_lookup_elem(&lbb_table, &idx);
 	if (!slot || *slot == LBB_NO_BACKEND)
 		return drop(LBB_DROP_NO_BACKEND);
