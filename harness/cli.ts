@@ -7,7 +7,7 @@ import { ConfigError, Interrupted, LbbError, RegressionDetected, ThresholdsFaile
 import { checkThresholds, parseThreshold, type Threshold } from './compare/thresholds.ts';
 import { compareReport, DEFAULT_COMPARE } from './compare/compare.ts';
 import { publishSite } from './publish/site.ts';
-import { fmtValue, formatJson, formatMarkdown, formatTable } from './compare/format.ts';
+import { fmtValue, formatJson, formatMarkdown, formatTable, type CompareReport } from './compare/format.ts';
 import { Duration, type Scenario } from './scenario/schema.ts';
 import { loadScenario, loadTopology } from './scenario/load.ts';
 import { describePlan, plan } from './scenario/plan.ts';
@@ -250,14 +250,17 @@ function buildParser(argv: string[], io: Io, setExit: (code: number) => void): A
         checkCompareFlags(a);
         const base = await readResult(a.base);
         let regressed = false;
+        // The pages show the same comparisons, labelled by run id: the bootstrap runs once.
+        const reports = new Map<string, CompareReport>();
         for (const path of a.candidates) {
           const cand = await readResult(path);
           const report = compareReport({ label: a.base, result: base }, { label: path, result: cand }, { ...DEFAULT_COMPARE, threshold: a.threshold, alpha: a.alpha, seed: a.seed });
           io.out(a.format === 'json' ? formatJson(report) : a.format === 'markdown' ? formatMarkdown(report) : formatTable(report));
           regressed ||= report.verdict === 'regressed';
+          reports.set(`${base.runId}--${cand.runId}`, { ...report, base: base.runId, candidate: cand.runId });
         }
         if (a.html) {
-          const site = await publishSite([a.base, ...a.candidates], { out: a.html, baseline: base.runId, compare: { threshold: a.threshold, alpha: a.alpha, seed: a.seed } });
+          const site = await publishSite([a.base, ...a.candidates], { out: a.html, baseline: base.runId, compare: { threshold: a.threshold, alpha: a.alpha, seed: a.seed }, reports });
           for (const c of site.comparisons) if (c.file) io.err(`comparison page: ${c.file}`);
         }
         if (regressed) setExit(new RegressionDetected('').exitCode);

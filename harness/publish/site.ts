@@ -12,6 +12,7 @@ import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { compareReport, DEFAULT_COMPARE, type CompareOptions } from '../compare/compare.ts';
+import type { CompareReport } from '../compare/format.ts';
 import { ConfigError, PreflightError } from '../errors.ts';
 import { PACKAGE_ROOT, readPackageVersion } from '../results/fingerprint.ts';
 import { readResult, RESULT_FILE } from '../results/reader.ts';
@@ -28,6 +29,8 @@ export interface PublishOptions {
   /** Compare every other run of its scenario with this run id; default: each run with the one before it. */
   baseline?: string;
   compare?: Partial<CompareOptions>;
+  /** Comparisons made already with these options, by "<base run id>--<candidate run id>". */
+  reports?: ReadonlyMap<string, CompareReport>;
   log?: (line: string) => void;
   /** Fixed in tests so that two builds of the same results are byte-identical. */
   now?: Date;
@@ -176,7 +179,7 @@ export async function publishSite(inputs: string[], opts: PublishOptions): Promi
     const href = `compare/${name}/index.html`;
     let report;
     try {
-      report = compareReport({ label: base.runId, result: base }, { label: cand.runId, result: cand }, cmp);
+      report = opts.reports?.get(name) ?? compareReport({ label: base.runId, result: base }, { label: cand.runId, result: cand }, cmp);
     } catch (e) {
       // Two runs of a scenario that was edited in between may share no point: say so on the index.
       if (!(e instanceof ConfigError)) throw e;

@@ -200,7 +200,14 @@ test('compare-reports --html writes the comparison page; stdout keeps the chosen
     assert.equal(JSON.parse(out.join('\n')).verdict, 'regressed');
     const page = join(dir, 'html/compare/20250614-091203-7f3a--20250614-101203-beef/index.html');
     assert.deepEqual(err, [`comparison page: ${page}`]);
-    assert.match(await readFile(page, 'utf8'), /Verdict: regressed/);
+    const html = await readFile(page, 'utf8');
+    assert.match(html, /Verdict: regressed/);
+    assert.doesNotMatch(html, new RegExp(dir.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')), 'the page names runs by id, not by the paths given');
+    // The page is made from the comparison given, not a second bootstrap of its own.
+    const report = JSON.parse(out.join('\n'));
+    const name = '20250614-091203-7f3a--20250614-101203-beef';
+    await publishSite([base, cand], { out: join(dir, 'again'), baseline: '20250614-091203-7f3a', reports: new Map([[name, { ...report, verdict: 'improved' }]]) });
+    assert.match(await readFile(join(dir, 'again/compare', name, 'index.html'), 'utf8'), /Verdict: improved/);
   } finally {
     await rm(dir, { recursive: true, force: true });
   }
