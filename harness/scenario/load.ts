@@ -541,9 +541,6 @@ function familyFindings(data: unknown, topo: TopologySpec | undefined): Finding[
   const load = LoadSpec.safeParse(valueAt(data, ['load']) ?? {});
   if (!sweep.success || !load.success || !topo || !sweep.data.family?.includes(6)) return [];
   const findings: Finding[] = [];
-  if (topo.kind === 'qemu' && topo.placement === 'per-role') {
-    findings.push({ path: ['sweep', 'family'], message: 'family 6 uses the IPv6 addresses lbbench gives the namespaces it builds (netns, qemu one-guest), not qemu per-role; measure family 4 there' });
-  }
   if (topo.kind === 'baremetal' && ipv6Fields(topo).some((f) => f.value === undefined)) {
     const missing = ipv6Fields(topo).filter((f) => f.value === undefined).map((f) => f.name);
     findings.push({ path: ['sweep', 'family'], message: `family 6 on bare metal needs your hosts' IPv6 addresses in the topology: write ${missing.join(', ')} (as in topologies/baremetal-example.yaml), or measure family 4 only` });

@@ -10,7 +10,7 @@ import { BaremetalTopologySpec, type Scenario } from '../scenario/schema.ts';
 import { ensureImage } from '../../vm-images/build.ts';
 import { bootGuests, dgramPair, type Guest } from './qemu.ts';
 import { buildBaremetalTopology } from './baremetal.ts';
-import { PLAN } from './address-plan.ts';
+import { PLAN, PLAN6 } from './address-plan.ts';
 import { buildNetnsTopology } from './netns.ts';
 import { WORK_ROOT } from './leftovers.ts';
 import { linkFacts } from './shaping.ts';
@@ -90,32 +90,36 @@ export async function openPerRoleSite(
   );
   const [client, lb, ...backends] = guests as [Guest, Guest, ...Guest[]];
   const common = ['net.ipv4.conf.all.rp_filter=0', 'net.ipv4.conf.default.rp_filter=0', 'net.ipv4.tcp_tw_reuse=1'];
+  // Dual stack from the start, as a lab would be: the IPv6 plan's addresses (nodad: usable at once)
+  // beside the IPv4 ones; a run of family 4 never touches them.
+  const addr = (v4: string, v6: string, dev: string) => `ip addr add ${v4}/24 dev ${dev} && ip addr add ${v6}/64 dev ${dev} nodad`;
   await Promise.all([
-    client.host.exec(['sh', '-c', `ip addr add ${PLAN.clientIp(0)}/24 dev eth1 && ip link set eth1 up && sysctl -q -w "$@"`, 'sh', ...common, 'net.ipv4.ip_local_port_range=1024 65000']),
+    client.host.exec(['sh', '-c', `${addr(PLAN.clientIp(0), PLAN6.clientIp(0), 'eth1')} && ip link set eth1 up && sysctl -q -w "$@"`, 'sh', ...common, 'net.ipv4.ip_local_port_range=1024 65000']),
     lb.host.exec([
       'sh',
       '-c',
       [
-        `ip addr add ${PLAN.clientGw}/24 dev eth1`,
+        addr(PLAN.clientGw, PLAN6.lbClientIp(0), 'eth1'),
         'ip link set eth1 up',
         'ip link add br0 type bridge',
         ...backends.map((_, i) => `ip link set eth${i + 2} master br0 && ip link set eth${i + 2} up`),
-        `ip addr add ${PLAN.lbBackendIp(0)}/24 dev br0`,
+        addr(PLAN.lbBackendIp(0), PLAN6.lbBackendIp(0), 'br0'),
         'ip link set br0 up',
         'sysctl -q -w "$@"',
       ].join(' && '),
       'sh',
       ...common,
     ]),
-    ...backends.map((b, i) => b.host.exec(['sh', '-c', `ip addr add ${PLAN.backendIp(i)}/24 dev eth1 && ip link set eth1 up && sysctl -q -w "$@"`, 'sh', ...common])),
+    ...backends.map((b, i) => b.host.exec(['sh', '-c', `${addr(PLAN.backendIp(i), PLAN6.backendIp(i), 'eth1')} && ip link set eth1 up && sysctl -q -w "$@"`, 'sh', ...common])),
   ]);
   const placeholder = { host: '127.0.0.1', port: 22 };
   const spec = BaremetalTopologySpec.parse({
     kind: 'baremetal',
     vip: PLAN.vip(0),
-    client: { ssh: placeholder, ip: PLAN.clientIp(0), interface: 'eth1' },
-    lb: { ssh: placeholder, clientInterface: 'eth1', clientIp: PLAN.clientGw, backendInterface: 'br0', backendIp: PLAN.lbBackendIp(0) },
-    backendHosts: backends.map((_, i) => ({ ssh: placeholder, ip: PLAN.backendIp(i), interface: 'eth1' })),
+    vip6: PLAN6.vip(0),
+    client: { ssh: placeholder, ip: PLAN.clientIp(0), ip6: PLAN6.clientIp(0), interface: 'eth1' },
+    lb: { ssh: placeholder, clientInterface: 'eth1', clientIp: PLAN.clientGw, clientIp6: PLAN6.lbClientIp(0), backendInterface: 'br0', backendIp: PLAN.lbBackendIp(0), backendIp6: PLAN6.lbBackendIp(0) },
+    backendHosts: backends.map((_, i) => ({ ssh: placeholder, ip: PLAN.backendIp(i), ip6: PLAN6.backendIp(i), interface: 'eth1' })),
     backendWorkers: topology.backendWorkers,
   });
   return {

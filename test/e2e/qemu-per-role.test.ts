@@ -1,5 +1,6 @@
 // One guest per role: client, LB and two backends as separate qemu guests linked by datagram
-// sockets (the LB bridges its backend links). IPVS nat and dr run across real guest boundaries.
+// sockets (the LB bridges its backend links). IPVS nat and dr run across real guest boundaries,
+// over IPv4 and IPv6.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdtemp, readFile, readdir, writeFile } from 'node:fs/promises';
@@ -12,7 +13,7 @@ import { missingCapability, sh } from './helpers.ts';
 const skip = missingCapability(['qemu-system-x86_64', 'debootstrap', 'mkfs.ext4']);
 const qemus = () => sh('ps -eo args=').split('\n').filter((l) => l.startsWith('qemu-system-x86_64')).length;
 
-test('placement per-role: four guests, IPVS nat and dr across them, all stopped after', { skip, timeout: 600_000 }, async () => {
+test('placement per-role: four guests, IPVS nat and dr across them over both families, all stopped after', { skip, timeout: 600_000 }, async () => {
   const before = qemus();
   const work = await mkdtemp(join(tmpdir(), 'lbb-e2e-'));
   await writeFile(
@@ -21,7 +22,7 @@ test('placement per-role: four guests, IPVS nat and dr across them, all stopped 
       'name: per-role',
       'topology: {kind: qemu, placement: per-role, guest: {memoryMb: 512, cpus: 1}}',
       'loadBalancers: [{kind: ipvs, mode: nat}, {kind: ipvs, mode: dr}]',
-      'sweep: {backends: [2]}',
+      'sweep: {backends: [2], family: [4, 6]}',
       'load: {duration: 1s, warmup: 0.3s, connections: 8}',
       'repetitions: 1',
       'cpus: off',
@@ -36,6 +37,7 @@ test('placement per-role: four guests, IPVS nat and dr across them, all stopped 
   assert.equal(raw.environment.placement, 'per-role');
   assert.deepEqual(Object.keys(raw.environment.guest.bootMs).sort(), ['be0', 'be1', 'client', 'lb']);
   const result = await readResult(join(work, 'results', runId!));
+  assert.deepEqual(result.points.map((p) => p.params.family).sort(), [4, 4, 6, 6]);
   for (const p of result.points) {
     assert.equal(p.error, undefined, `${p.id}: ${p.error}`);
     const served = p.repetitions[0]!.metrics.perBackend;
