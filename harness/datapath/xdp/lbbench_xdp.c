@@ -126,6 +126,12 @@ static __always_inline int drop(__u32 reason)
 	return XDP_DROP;
 }
 
+// TCP or UDP, and the protocol the config asks for (0: both).
+static __always_inline int lbb_wanted(const struct lbb_config *cfg, __u8 proto)
+{
+	return (proto == IPPROTO_TCP || proto == IPPROTO_UDP) && (!cfg->proto || proto == cfg->proto);
+}
+
 // An IPv6 address as one hash word: maglev needs a stable spread, not the whole address.
 static __always_inline __u32 fold6(const struct in6_addr *a)
 {
@@ -156,9 +162,7 @@ int lbb_xdp(struct xdp_md *ctx)
 		if (!cfg->vip || iph->daddr != cfg->vip)
 			return XDP_PASS;
 		proto = iph->protocol;
-		if (proto != IPPROTO_TCP && proto != IPPROTO_UDP)
-			return XDP_PASS;
-		if (cfg->proto && proto != cfg->proto)
+		if (!lbb_wanted(cfg, proto))
 			return XDP_PASS;
 
 		// Ports are the first 4 bytes of both TCP and UDP. Non-first fragments carry no ports,
@@ -188,9 +192,7 @@ int lbb_xdp(struct xdp_md *ctx)
 			return XDP_PASS;
 		// TCP or UDP right after the fixed header; extension headers (fragments too) go to the kernel.
 		proto = ip6->nexthdr;
-		if (proto != IPPROTO_TCP && proto != IPPROTO_UDP)
-			return XDP_PASS;
-		if (cfg->proto && proto != cfg->proto)
+		if (!lbb_wanted(cfg, proto))
 			return XDP_PASS;
 		__u8 *l4 = (__u8 *)(ip6 + 1);
 		if ((void *)(l4 + 4) > end)
