@@ -105,6 +105,11 @@ async function probe(host: Host, argv: string[]): Promise<{ ok: boolean; out: st
   return { ok: r.code === 0, out: (r.stdout.trim() || r.stderr.trim()).split('\n')[0] ?? '' };
 }
 
+/** Pure: the addresses (without prefix length) in `ip -o addr show` output. */
+export function heldAddresses(ipAddrShow: string): string[] {
+  return [...ipAddrShow.matchAll(/\binet6? ([0-9a-f.:]+)\//gi)].map((m) => m[1]!);
+}
+
 /** Every check runs; none stops the others, so one doctor run lists everything to fix. */
 export async function doctor(host: Host): Promise<Check[]> {
   const checks: Check[] = [];
@@ -228,6 +233,24 @@ export async function doctorBaremetal(spec: Extract<TopologySpec, { kind: 'barem
         const pkg = REQUIREMENTS.find((r) => r.cmd === t)?.pkg ?? t;
         checks.push({ name: `${role} ${h.name}: ${t}`, ok: found.ok, detail: found.ok ? found.out : 'not found', fix: `apt-get install -y ${pkg} on that host` });
       }
+    }
+    // The addresses the file gives each interface: lbbench adds only the VIP, never these.
+    const held: [string, Host, string, (string | undefined)[]][] = [
+      ['client', conn.client, spec.client.interface, [spec.client.ip, spec.client.ip6]],
+      ['lb', conn.lb, spec.lb.clientInterface, [spec.lb.clientIp, spec.lb.clientIp6]],
+      ['lb', conn.lb, spec.lb.backendInterface, [spec.lb.backendIp, spec.lb.backendIp6]],
+      ...conn.backends.map((h, i): [string, Host, string, (string | undefined)[]] => [`be${i}`, h, spec.backendHosts[i]!.interface, [spec.backendHosts[i]!.ip, spec.backendHosts[i]!.ip6]]),
+    ];
+    for (const [role, h, dev, addrs] of held) {
+      const want = addrs.filter((a): a is string => a !== undefined);
+      const shown = await h.exec(['ip', '-o', 'addr', 'show', 'dev', dev], { check: false, timeoutMs: 15_000 }).catch(() => ({ code: 1, stdout: '' }));
+      const missing = want.filter((a) => !heldAddresses(shown.stdout).includes(a));
+      checks.push({
+        name: `${role} ${h.name}: ${want.join(', ')} on ${dev}`,
+        ok: shown.code === 0 && missing.length === 0,
+        detail: shown.code !== 0 ? `no interface ${dev}` : missing.length ? `${missing.join(', ')} not configured` : 'configured',
+        fix: shown.code !== 0 ? `name the interface that carries ${want[0]} in the topology file` : `ip addr add ${missing[0]}/<prefix> dev ${dev} on that host (lbbench adds only the VIP), or correct the topology file`,
+      });
     }
     for (const c of await datapathChecks(conn.lb)) checks.push({ ...c, name: `lb ${conn.lb.name}: ${c.name}` });
     return checks;

@@ -123,6 +123,14 @@ test('a scenario over SSH on a bare-metal topology: measured, recorded, and ever
   const report = doc.join('\n');
   for (const role of ['client', 'lb', 'be0', 'be1']) assert.match(report, new RegExp(`ok   ${role} ${role}\\(198\\.18\\.251\\.\\d+\\): ssh, root`), report);
   assert.match(report, /ok   lb lb\(198\.18\.251\.\d+\): datapath iptables-dnat: usable/, report);
+  assert.match(report, /ok   lb lb\(198\.18\.251\.\d+\): 198\.18\.0\.1, 2001:2::1 on eth0: configured/, report);
+  assert.match(report, /ok   be1 be1\(198\.18\.251\.\d+\): 198\.18\.1\.12, 2001:2:0:1::12 on eth0: configured/, report);
+  // An address the file names but the host does not hold is found before any run.
+  await writeFile(join(lab.dir, 'lab-typo.yaml'), (await readFile(join(lab.dir, 'lab.yaml'), 'utf8')).replace('2001:2:0:1::12', '2001:2:0:1::99'));
+  const typo: string[] = [];
+  const typoCode = await main(['doctor', '--topology', join(lab.dir, 'lab-typo.yaml')], { out: (s) => typo.push(s), err: (s) => typo.push(s) });
+  assert.notEqual(typoCode, 0);
+  assert.match(typo.join('\n'), /FAIL be1 be1\(198\.18\.251\.\d+\): 198\.18\.1\.12, 2001:2:0:1::99 on eth0: 2001:2:0:1::99 not configured\n {5}fix: ip addr add 2001:2:0:1::99\/<prefix> dev eth0/, typo.join('\n'));
   for (const n of ['client0', 'lb0', 'be0', 'be1']) {
     const procs = (await local.exec(['ip', 'netns', 'pids', ns(n)])).stdout.trim().split('\n').filter(Boolean);
     assert.equal(procs.length, 2, `${n}: only unshare+sshd left (${procs.join(' ')})`);

@@ -21,6 +21,7 @@ import { HaproxySpec, NginxSpec } from '../../harness/scenario/schema.ts';
 import { parseScenarioText } from '../../harness/scenario/load.ts';
 import { plan } from '../../harness/scenario/plan.ts';
 import { lbDrivers } from '../../harness/lb/index.ts';
+import { heldAddresses } from '../../harness/setup.ts';
 import { scenarioProblems, yaml } from './helpers/scenario-problems.ts';
 
 const noHost = new Proxy({}, { get: () => () => assert.fail('pure builder used the host') }) as Host;
@@ -138,4 +139,16 @@ test('bare metal over IPv6: the hosts\' IPv6 addresses come from the topology, a
   const full = { c: ', ip6: "2001:2::2"', lb: ', clientIp6: "2001:2::1", backendIp6: "2001:2:0:1::2"', b: ', ip6: "2001:2:0:1::11"' };
   assert.deepEqual(await scenarioProblems(scenario('[4, 6]', full)), []);
   assert.match((await scenarioProblems(scenario('[4, 6]', { ...full, c: ', ip6: "198.18.0.2"' })))[0]!, /topology\.client\.ip6: expected an IPv6 address such as 2001:2::2, got "198\.18\.0\.2"/);
+});
+
+test('doctor reads the addresses an interface holds from `ip -o addr show` (both families, not the tentative link-local alone)', () => {
+  // Recorded from a veth in a namespace: 198.18.0.1/24 and 2001:2::1/64 nodad, link up.
+  const shown = [
+    '3: eth0    inet 198.18.0.1/24 scope global eth0\\       valid_lft forever preferred_lft forever',
+    '3: eth0    inet6 2001:2::1/64 scope global nodad \\       valid_lft forever preferred_lft forever',
+    '3: eth0    inet6 fe80::78cf:54ff:fe1c:6a28/64 scope link tentative \\       valid_lft forever preferred_lft forever',
+  ].join('\n');
+  assert.deepEqual(heldAddresses(shown), ['198.18.0.1', '2001:2::1', 'fe80::78cf:54ff:fe1c:6a28']);
+  assert.deepEqual(heldAddresses(''), []);
+  assert.deepEqual(heldAddresses('3: eth0    inet 198.18.0.1'), [], 'a cut line names no address');
 });
