@@ -6,6 +6,7 @@ import { posix } from 'node:path';
 import { ParseError, PreflightError, ProvisionError } from '../errors.ts';
 import type { Host } from '../host/types.ts';
 import type { PacketMetrics } from '../results/types.ts';
+import { ownsNamespaces, topologyName } from '../scenario/schema.ts';
 import { tbfArgs } from '../topology/shaping.ts';
 import type { AttachContext, LoadDriver, LoadRunSpec } from './types.ts';
 
@@ -109,8 +110,8 @@ export const trafgen: LoadDriver<PacketGeneratorMetrics> = {
   },
   unsupported(topology) {
     // The client's interface and the LB's MAC are known only where lbbench built the links.
-    if (topology.kind === 'baremetal' || (topology.kind === 'qemu' && topology.placement === 'per-role')) {
-      return `trafgen writes Ethernet frames on the client's eth0 towards the LB node's MAC, which lbbench knows only on netns and qemu one-guest topologies (not ${topology.kind}${topology.kind === 'qemu' ? ' per-role' : ''}); use MoonGen on bare metal`;
+    if (!ownsNamespaces(topology)) {
+      return `trafgen writes Ethernet frames on the client's eth0 towards the LB node's MAC, which lbbench knows only on netns and qemu one-guest topologies (not ${topologyName(topology)}); use MoonGen on bare metal`;
     }
     return undefined;
   },

@@ -1,7 +1,7 @@
 // Cross-field checks of `events:` that zod cannot express: which backends exist at every point,
 // which LBs and topologies can do an action, and whether events are far enough apart for their
 // losses to be told apart. Each finding names the event and says what to write instead.
-import { EventSpec, expandTimeline, LbNodeTimeline, LbSpec, LoadSpec, SweepSpec, type TopologySpec } from './schema.ts';
+import { EventSpec, expandTimeline, LbNodeTimeline, LbSpec, LoadSpec, ownsNamespaces, SweepSpec, topologyName, type TopologySpec } from './schema.ts';
 import { rawList, valueAt, type Finding } from './raw.ts';
 
 /** Generators that record every connection's outcome, which event accounting works from. */
@@ -15,7 +15,7 @@ const BACKEND_ACTIONS = new Set(['remove-backends', 'add-backends', 'remove-lb-n
 
 /** Topologies where the harness started the backend servers itself and can kill them. */
 export function canKillBackends(t: TopologySpec | undefined): boolean {
-  return !t || t.kind === 'netns' || (t.kind === 'qemu' && t.placement === 'one-guest');
+  return !t || ownsNamespaces(t);
 }
 
 export function eventFindings(data: unknown, topo: TopologySpec | undefined): Finding[] {
@@ -103,10 +103,10 @@ export function eventFindings(data: unknown, topo: TopologySpec | undefined): Fi
             : `fail-lb-node: only vrrp (its active node) and ecmp (an LB node) have LB nodes to fail, not ${other.join(', ')}; measure ${other.length > 1 ? 'them' : 'it'} in a scenario of ${other.length > 1 ? 'their' : 'its'} own`,
         });
       }
-      if (topo && !canKillBackends(topo)) findings.push({ path: [...path, 'action'], message: `fail-lb-node takes links down in namespaces lbbench built (netns, or qemu one-guest), not ${topo.kind}${topo.kind === 'qemu' ? ' per-role' : ''}` });
+      if (topo && !canKillBackends(topo)) findings.push({ path: [...path, 'action'], message: `fail-lb-node takes links down in namespaces lbbench built (netns, or qemu one-guest), not ${topologyName(topo)}` });
     }
     if ((e.action === 'kill-backends' || e.action === 'start-backends') && !canKillBackends(topo)) {
-      findings.push({ path: [...path, 'action'], message: `${e.action} needs a topology whose backend servers lbbench started in namespaces (netns, or qemu one-guest), not ${topo?.kind}${topo?.kind === 'qemu' ? ' per-role' : ''}` });
+      findings.push({ path: [...path, 'action'], message: `${e.action} needs a topology whose backend servers lbbench started in namespaces (netns, or qemu one-guest), not ${topo ? topologyName(topo) : ''}` });
     }
   }
 

@@ -23,6 +23,8 @@ import {
   ScenarioSpec,
   SweepSpec,
   ipv6Fields,
+  ownsNamespaces,
+  topologyName,
   TopologySpec,
   type NamedLbSpec,
   type Scenario,
@@ -557,11 +559,11 @@ function familyFindings(data: unknown, topo: TopologySpec | undefined): Finding[
 
 /** vrrp needs the standby LB node only the netns builder makes. */
 function standbyFindings(data: unknown, topo: TopologySpec | undefined): Finding[] {
-  if (!topo || !(topo.kind === 'baremetal' || (topo.kind === 'qemu' && topo.placement === 'per-role'))) return [];
+  if (!topo || ownsNamespaces(topo)) return [];
   return rawList(data, ['loadBalancers']).flatMap((raw, i) => {
     const lb = LbSpec.safeParse(raw);
     return lb.success && getLbDriver(lb.data.kind).needsStandbyLb
-      ? [{ path: ['loadBalancers', i], message: `${lbName(lb.data)} needs a standby LB node beside lb0, which lbbench builds on netns and qemu one-guest topologies, not ${topo.kind}${topo.kind === 'qemu' ? ' per-role' : ''}; measure it on kind: netns` }]
+      ? [{ path: ['loadBalancers', i], message: `${lbName(lb.data)} needs a standby LB node beside lb0, which lbbench builds on netns and qemu one-guest topologies, not ${topologyName(topo)}; measure it on kind: netns` }]
       : [];
   });
 }
@@ -577,8 +579,8 @@ function floodFindings(data: unknown, topo: TopologySpec | undefined): Finding[]
   if (!PROBES.includes(load.data.generator)) {
     findings.push({ path: where, message: `a flood is measured by the probe beside it, and ${load.data.generator} makes no requests to probe with; set load.generator: connect (one request per connection, like a curl loop), wrk or traffic` });
   }
-  if (topo.kind === 'baremetal' || (topo.kind === 'qemu' && topo.placement === 'per-role')) {
-    findings.push({ path: where, message: `the flood is trafgen writing frames on the client's eth0 towards the LB node's MAC, which lbbench knows only on netns and qemu one-guest topologies (not ${topo.kind}${topo.kind === 'qemu' ? ' per-role' : ''}); remove the flood or use kind: netns` });
+  if (!ownsNamespaces(topo)) {
+    findings.push({ path: where, message: `the flood is trafgen writing frames on the client's eth0 towards the LB node's MAC, which lbbench knows only on netns and qemu one-guest topologies (not ${topologyName(topo)}); remove the flood or use kind: netns` });
   }
   return findings;
 }
@@ -598,7 +600,7 @@ function overlayFindings(data: unknown, topo: TopologySpec | undefined): Finding
   const overlays = sweep.data.overlay ?? (own ? [own] : []);
   if (!overlays.includes('vxlan')) return [];
   const where = sweep.data.overlay ? ['sweep', 'overlay'] : ['topology'];
-  if (topo.kind === 'baremetal' || (topo.kind === 'qemu' && topo.placement === 'per-role')) {
+  if (!ownsNamespaces(topo)) {
     return [{ path: where, message: `an overlay is built on the veths of a netns topology (or qemu one-guest); ${topo.kind === 'baremetal' ? 'on bare metal your network is what it is' : 'per-role guests are linked by qemu sockets'} — remove the overlay, or use kind: netns` }];
   }
   const findings: Finding[] = [];

@@ -447,6 +447,15 @@ export function ipv6Fields(t: {
 export const TopologySpec = z.discriminatedUnion('kind', [NetnsTopologySpec, QemuTopologySpec, BaremetalTopologySpec]);
 export type TopologySpec = z.output<typeof TopologySpec>;
 
+/**
+ * Whether lbbench builds the topology's namespaces itself (netns, qemu one-guest), and so knows
+ * every link, MAC and server process there; bare metal and per-role guests are hosts it is given.
+ */
+export const ownsNamespaces = (t: TopologySpec): boolean => t.kind === 'netns' || (t.kind === 'qemu' && t.placement === 'one-guest');
+
+/** The topology as messages name it: "netns", "baremetal", "qemu per-role". */
+export const topologyName = (t: TopologySpec): string => `${t.kind}${t.kind === 'qemu' && t.placement === 'per-role' ? ' per-role' : ''}`;
+
 const SYSCTL_KEY = /^net\.[a-z0-9_.-]+$/;
 /** ethtool -K short names (harness/run/tuning.ts maps them to `ethtool -k` feature names). */
 const OFFLOADS = ['gro', 'gso', 'tso', 'lro', 'rx', 'tx', 'sg', 'rxvlan', 'txvlan', 'ntuple', 'rxhash'];
