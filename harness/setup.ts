@@ -244,7 +244,8 @@ export async function doctorBaremetal(spec: Extract<TopologySpec, { kind: 'barem
     for (const [role, h, dev, addrs] of held) {
       const want = addrs.filter((a): a is string => a !== undefined);
       const shown = await h.exec(['ip', '-o', 'addr', 'show', 'dev', dev], { check: false, timeoutMs: 15_000 }).catch(() => ({ code: 1, stdout: '' }));
-      const missing = want.filter((a) => !heldAddresses(shown.stdout).includes(a));
+      const has = heldAddresses(shown.stdout);
+      const missing = want.filter((a) => !has.includes(a));
       checks.push({
         name: `${role} ${h.name}: ${want.join(', ')} on ${dev}`,
         ok: shown.code === 0 && missing.length === 0,
