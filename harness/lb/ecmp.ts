@@ -14,7 +14,7 @@ import { requireTools, toolVersion } from './preflight.ts';
 import { tail } from './proc.ts';
 import { takeLinkDown } from '../host/link-down.ts';
 import { addVipToBackends, releaseVipFromLbNode } from './vip.ts';
-import { familyOf, hostPrefix } from './family.ts';
+import { familyOf, hostPrefix, ipCmd } from './family.ts';
 import { setSysctls } from '../host/sysctl.ts';
 import { waitFor } from '../util/time.ts';
 
@@ -257,7 +257,7 @@ export function routeGateways(json: string): string[] {
 
 async function vipGateways(host: Host, vip: string): Promise<string[]> {
   // Route dumps default to IPv4: without -6 an IPv6 VIP's route reads as no route at all.
-  return routeGateways((await host.exec(['ip', ...(familyOf(vip) === 6 ? ['-6'] : []), '-j', 'route', 'show', hostPrefix(vip)])).stdout);
+  return routeGateways((await host.exec([...ipCmd(vip), '-j', 'route', 'show', hostPrefix(vip)])).stdout);
 }
 
 function sameSet(a: string[], b: string[]): boolean {
@@ -667,7 +667,7 @@ export const ecmp: LbDriver<Spec> = {
         const [version, policy, route, nexthops, extra] = await Promise.all([
           plane.version(),
           lb.host.exec(['sysctl', '-n', policyKey], { check: false }),
-          lb.host.exec(['ip', ...(familyOf(vip) === 6 ? ['-6'] : []), 'route', 'show', hostPrefix(vip)], { check: false }),
+          lb.host.exec([...ipCmd(vip), 'route', 'show', hostPrefix(vip)], { check: false }),
           lb.host.exec(['ip', 'nexthop', 'show'], { check: false }),
           plane.describe(),
         ]);

@@ -13,6 +13,9 @@ export const hostPort = (ip: string, port: number): string => (familyOf(ip) === 
 /** The address as one host: "/32" or "/128". */
 export const hostPrefix = (ip: string): string => `${ip}/${familyOf(ip) === 6 ? 128 : 32}`;
 
+/** `ip` for this address's family: route, rule and batch commands mean IPv4 unless told -6. */
+export const ipCmd = (ip: string): string[] => (familyOf(ip) === 6 ? ['ip', '-6'] : ['ip']);
+
 export const iptablesCmd = (ip: string): 'iptables' | 'ip6tables' => (familyOf(ip) === 6 ? 'ip6tables' : 'iptables');
 
 /** nftables' family keyword for tables and address matches. */

@@ -2,7 +2,7 @@
 // answers with fwmark = backend index + 1; policy routing sends marked packets to that backend,
 // which holds the VIP itself (DSR-style delivery, no NAT). conntrack carries the mark to the rest
 // of the flow, so the program sees one packet per connection.
-import { familyOf, hostPrefix, iptablesCmd } from './family.ts';
+import { hostPrefix, ipCmd, iptablesCmd } from './family.ts';
 import { randomBytes } from 'node:crypto';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -277,7 +277,7 @@ export const nfqueue: LbDriver<Spec> = {
     await addVipToBackends(all, vip, own);
     await releaseVipFromLbNode(ctx.topo.lb, vip, own);
     // -6 for the whole batch: `rule add fwmark` names no address, and would be an IPv4 rule.
-    const ip = familyOf(vip) === 6 ? ['ip', '-6'] : ['ip'];
+    const ip = ipCmd(vip);
     const ipt = iptablesCmd(vip);
     own.add(`remove policy routing for ${all.length} backends on ${host.name}`, () =>
       host.exec([...ip, '-force', '-b', '-'], { input: policyRoutingUndoBatch(all.length).join('\n') + '\n', check: false }),

@@ -6,8 +6,7 @@ import { readFileSync } from 'node:fs';
 import { posix } from 'node:path';
 import { ParseError, PreflightError } from '../errors.ts';
 import type { Host } from '../host/types.ts';
-import { PLAN, PLAN6 } from '../topology/address-plan.ts';
-import { familyOf } from '../lb/family.ts';
+import { sourcePoolFor } from '../topology/address-plan.ts';
 import { quantile } from '../stats/descriptive.ts';
 import type { RequestGeneratorMetrics, LoadDriver, LoadRunSpec } from './types.ts';
 
@@ -126,7 +125,7 @@ export const connect: LoadDriver<ConnectMetrics> = {
       String(load.timeout),
       '--path',
       target.path,
-      ...(load.sourceAddresses > 0 ? ['--sources', `${familyOf(target.ip) === 6 ? PLAN6.sourcePool : PLAN.sourcePool}:${load.sourceAddresses}`] : []),
+      ...(load.sourceAddresses > 0 ? ['--sources', `${sourcePoolFor(target.ip)}:${load.sourceAddresses}`] : []),
     ];
     return spec.cpus ? ['taskset', '-c', spec.cpus, ...argv] : argv;
   },

@@ -6,8 +6,8 @@
 import { ConfigError, ParseError } from '../errors.ts';
 import type { Host } from '../host/types.ts';
 import type { ConnectionMetrics } from '../results/types.ts';
-import { familyOf, hostPort } from '../lb/family.ts';
-import { PLAN, PLAN6 } from '../topology/address-plan.ts';
+import { hostPort } from '../lb/family.ts';
+import { sourcePoolFor } from '../topology/address-plan.ts';
 import { attachNamedServers, requireNordixTool } from './backend-servers.ts';
 import { jainFairness } from './connect.ts';
 import type { AttachContext, LoadDriver, LoadRunSpec } from './types.ts';
@@ -253,7 +253,7 @@ export const mconnect: LoadDriver<MconnectGeneratorMetrics> = {
       address: hostPort(target.ip, target.port),
       nconn: load.connections,
       timeoutS: spec.durationS,
-      ...(load.sourceAddresses > 0 ? { srcCidr: familyOf(target.ip) === 6 ? PLAN6.sourcePool : PLAN.sourcePool } : {}),
+      ...(load.sourceAddresses > 0 ? { srcCidr: sourcePoolFor(target.ip) } : {}),
     });
   },
   async prepare() {},

@@ -5,8 +5,7 @@
 import { posix } from 'node:path';
 import { ParseError } from '../errors.ts';
 import type { Host } from '../host/types.ts';
-import { PLAN, PLAN6 } from '../topology/address-plan.ts';
-import { familyOf } from '../lb/family.ts';
+import { sourcePoolFor } from '../topology/address-plan.ts';
 import { connect, installTester, jainFairness, SATURATED_CPU_SHARE } from './connect.ts';
 import type { RequestGeneratorMetrics, LoadDriver, LoadRunSpec } from './types.ts';
 
@@ -187,7 +186,7 @@ export const traffic: LoadDriver<TrafficMetrics> = {
       String(load.timeout),
       '--path',
       target.path,
-      ...(load.sourceAddresses > 0 ? ['--sources', `${familyOf(target.ip) === 6 ? PLAN6.sourcePool : PLAN.sourcePool}:${load.sourceAddresses}`] : []),
+      ...(load.sourceAddresses > 0 ? ['--sources', `${sourcePoolFor(target.ip)}:${load.sourceAddresses}`] : []),
       ...(spec.startAtEpochMs ? ['--start-at', String(Math.round(spec.startAtEpochMs))] : []),
     ];
     return spec.cpus ? ['taskset', '-c', spec.cpus, ...argv] : argv;

@@ -1,4 +1,5 @@
 // The address plan from DESIGN.md, in one place. Only the benchmarking range 198.18.0.0/15.
+import { familyOf } from '../lb/family.ts';
 
 export const PLAN = {
   clientNet: '198.18.0.0/24',
@@ -46,6 +47,9 @@ export const PLAN6 = {
   /** The client's IPv6 source pool (AnyIP on its lo, with ip_nonlocal_bind). */
   sourcePool: '2001:2:0:80::/64',
 } as const;
+
+/** The connection testers' source pool of an address's family (the target's). */
+export const sourcePoolFor = (ip: string): string => (familyOf(ip) === 6 ? PLAN6.sourcePool : PLAN.sourcePool);
 
 /** Namespaces and links of a run are named `lbb-<id4>-<role><n>` so leftovers are obvious. */
 export const NAME_PREFIX = 'lbb-';

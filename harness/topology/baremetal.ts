@@ -14,7 +14,7 @@ import { BACKEND_PORT, BACKEND_STATUS_PORT, startBackendNginx, type BackendServe
 import { NAME_PREFIX, PLAN, PLAN6 } from './address-plan.ts';
 import { WORK_ROOT } from './leftovers.ts';
 import { addressView, remoteBackendRequests, type RunTopology, type ViewAddresses } from './netns.ts';
-import { familyOf, hostPort, hostPrefix } from '../lb/family.ts';
+import { familyOf, hostPort, hostPrefix, ipCmd } from '../lb/family.ts';
 import type { BackendNode, LbNode, Node } from './types.ts';
 
 type Spec = z.output<typeof BaremetalTopologySpec>;
@@ -88,7 +88,7 @@ export async function buildBaremetalTopology(spec: Spec, opts: BaremetalOptions,
   if (v6) await addVip(lbHost, v6.vip, teardown);
   if (spec.routes) {
     const route = async (h: Host, role: string, dst: string, via: string) => {
-      const ip = familyOf(via) === 6 ? ['ip', '-6'] : ['ip'];
+      const ip = ipCmd(via);
       await h.exec([...ip, 'route', 'replace', dst, 'via', via]);
       teardown.add(`remove route ${dst} on ${role}`, () => h.exec([...ip, 'route', 'del', dst, 'via', via], { check: false }));
     };
@@ -177,7 +177,7 @@ async function addVip(h: Host, vip: string, teardown: Teardown): Promise<void> {
 
 /** A local route for an address pool on the client's lo (AnyIP), unless it is there already. */
 async function localRoute(h: Host, pool: string, teardown: Teardown): Promise<void> {
-  const ip = familyOf(pool) === 6 ? ['ip', '-6'] : ['ip'];
+  const ip = ipCmd(pool);
   if ((await h.exec([...ip, 'route', 'show', 'table', 'local', 'type', 'local', pool])).stdout.trim()) return;
   await h.exec([...ip, 'route', 'add', 'local', pool, 'dev', 'lo']);
   teardown.add(`remove local route ${pool} on client`, () => h.exec([...ip, 'route', 'del', 'local', pool, 'dev', 'lo'], { check: false }));
